@@ -1,0 +1,25 @@
+"""ssm: state-space and low-rank recurrent sequence models with fast custom kernels."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAYERS = {
+    "S4": "s4", "S4D": "s4d", "DSS": "dss", "S4PTD": "s4-ptd", "S5": "s5", "S5PTD": "s5-ptd",
+    "LowRankGRU": "lowrank-gru", "LowRankLSTM": "lowrank-lstm", "CfC": "cfc",
+}
+
+
+def __getattr__(name: str):
+    """Lazy access to the layer classes (`ssm.S4D`, ...) and subpackages."""
+    if name in _LAYERS:
+        from .layers import get
+
+        return get(_LAYERS[name])
+    if name in ("kernels", "layers", "models", "hippo", "train", "data", "robustness"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'ssm' has no attribute {name!r}")
+
+
+__all__ = list(_LAYERS) + ["__version__"]

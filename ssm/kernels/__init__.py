@@ -1,0 +1,8 @@
+"""Differentiable kernel ops with several backends (torch reference, keops, compiled ext, triton)."""
+from .cauchy import cauchy
+from .dispatch import report as backend_report
+from .fftconv import fftconv
+from .scan import scan
+from .vandermonde import vandermonde
+
+__all__ = ["cauchy", "vandermonde", "scan", "fftconv", "backend_report"]

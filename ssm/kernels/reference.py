@@ -1,0 +1,36 @@
+"""Pure-torch reference implementations: materialise everything; the oracle for every fast backend."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+
+def cauchy_ref(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conj: bool = False) -> torch.Tensor:
+    """out[..., l] = sum_n v[..., n] / (z[l] - w[..., n]) (+ conjugate pairs if `conj`); v, w: (..., N), z: (L,) -> (..., L)."""
+    r = v.unsqueeze(-1) / (z - w.unsqueeze(-1))
+    if conj:
+        r = r + v.conj().unsqueeze(-1) / (z - w.conj().unsqueeze(-1))
+    return r.sum(dim=-2)
+
+
+def vandermonde_ref(v: torch.Tensor, x: torch.Tensor, L: int) -> torch.Tensor:
+    """out[..., l] = sum_n v[..., n] * x[..., n] ** l, via exp(l log x); v, x: (..., N) complex -> (..., L)."""
+    l = torch.arange(L, device=x.device, dtype=x.real.dtype)
+    powers = torch.exp(torch.log(x).unsqueeze(-1) * l)  # (..., N, L)
+    return (v.unsqueeze(-1) * powers).sum(dim=-2)
+
+
+def scan_ref(a: torch.Tensor, b: torch.Tensor, h0: Optional[torch.Tensor] = None, reverse: bool = False) -> torch.Tensor:
+    """Sequential h_l = a_l * h_{l-1} + b_l over dim -2; a broadcastable to b: (..., L, N), h0: (..., N) -> (..., L, N)."""
+    a = a.expand_as(b) if a.dim() == b.dim() else torch.broadcast_to(a, b.shape)
+    L = b.shape[-2]
+    h = torch.zeros_like(b[..., 0, :]) if h0 is None else h0.to(b.dtype).expand_as(b[..., 0, :])
+    out = []
+    steps = range(L - 1, -1, -1) if reverse else range(L)
+    for t in steps:
+        h = a[..., t, :] * h + b[..., t, :]
+        out.append(h)
+    if reverse:
+        out.reverse()
+    return torch.stack(out, dim=-2)

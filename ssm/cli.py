@@ -1,0 +1,119 @@
+"""The `ssm` command: train, eval, data, bench, doctor."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+
+from typing import List, Optional
+
+COMMANDS = {
+    "train": "fit a model from a YAML config (no config: S4D on sequential MNIST), then test the best checkpoint",
+    "eval": "validate and test a checkpoint: ssm eval --ckpt FILE [--config FILE] [--key value ...]",
+    "data": "prepare datasets: ssm data prepare NAME [--data_dir DIR]",
+    "bench": "benchmarks that print tables: ssm bench kernels [...]",
+    "doctor": "versions, kernel backends per device and why others fail, data directory",
+}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the `ssm` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        if not argv:  # `ssm` alone runs the default job, like `ssm train`
+            return _train([])
+        print("usage: ssm {" + ",".join(COMMANDS) + "} ...\n\ncommands:")
+        for name, text in COMMANDS.items():
+            print(f"  {name:8s} {text}")
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    handlers = {"train": _train, "eval": _eval, "data": _data, "bench": _bench, "doctor": _doctor}
+    if cmd not in handlers:
+        print(f"ssm: unknown command {cmd!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    return handlers[cmd](rest)
+
+
+def _train(args: List[str]) -> int:
+    from .train.cli import train
+
+    train(args)
+    return 0
+
+
+def _eval(args: List[str]) -> int:
+    from .train.cli import evaluate
+
+    evaluate(args)
+    return 0
+
+
+def _data(args: List[str]) -> int:
+    p = argparse.ArgumentParser(prog="ssm data", description="prepare datasets into cached tensor files")
+    sub = p.add_subparsers(dest="action", required=True)
+    prep = sub.add_parser("prepare", help="verify a dataset's official files and write its cache")
+    prep.add_argument("name", choices=["mnist"])
+    prep.add_argument("--data_dir", default=None, help="default: $SSM_DATA, else ~/.cache/ssm")
+    prep.add_argument("--source", default="auto", choices=["auto", "idx", "subset"])
+    prep.add_argument("--idx_dir", default=None, help="directory holding the MNIST idx files")
+    sub.add_parser("where", help="print the data directory")
+    ns = p.parse_args(args)
+    from .data.utils import data_dir
+
+    if ns.action == "where":
+        print(data_dir())
+        return 0
+    from .data import prepare_mnist
+
+    path = prepare_mnist(ns.data_dir, ns.source, ns.idx_dir)
+    print(f"prepared {ns.name}: {path}")
+    return 0
+
+
+def _bench(args: List[str]) -> int:
+    if not args or args[0] not in ("kernels",):
+        print("usage: ssm bench kernels [options]  (see benchmarks/ in the repository for the others)", file=sys.stderr)
+        return 2
+    from .kernels import benchmark
+
+    return int(benchmark.main(args[1:]) or 0)
+
+
+def _version(module: str) -> str:
+    try:
+        mod = importlib.import_module(module)
+    except Exception as e:  # noqa: BLE001 - report why it is missing
+        return f"not installed ({type(e).__name__})"
+    return str(getattr(mod, "__version__", "installed"))
+
+
+def _doctor(args: List[str]) -> int:
+    import torch
+
+    from .data.utils import data_dir
+
+    print(f"python      {platform.python_version()} ({sys.executable})")
+    print(f"torch       {torch.__version__} (CUDA build {torch.version.cuda or 'none'}, "
+          f"{torch.cuda.device_count()} CUDA device(s) visible)")
+    for name in ("lightning", "pykeops", "triton", "torchaudio", "ssm"):
+        print(f"{name:11s} {_version(name)}")
+    try:
+        importlib.import_module("ssm._C")
+        ext = "built"
+    except Exception as e:  # noqa: BLE001
+        ext = f"not available ({e})"
+    print(f"ssm._C      {ext}")
+    d = data_dir()
+    print(f"data dir    {d} ({'exists' if d.exists() else 'missing'}; set $SSM_DATA or --data_dir to change)")
+    print("\nkernel backends:")
+    from .kernels import backend_report
+
+    for op, backend, device, status in backend_report():
+        print(f"  {op:12s} {backend:8s} {device:8s} {status}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""`ssm train` / `ssm eval`: LightningCLI over SequenceLightningModule and the data modules."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+from lightning.pytorch.cli import LightningCLI
+
+from .module import SequenceLightningModule
+
+# The embedded default job: S4D on sequential MNIST (real images; the offline 5k subset unless idx files exist).
+DEFAULTS: Dict[str, Any] = {
+    "seed_everything": 1,
+    "data": {"class_path": "ssm.data.MNISTDataModule", "init_args": {"batch_size": 50}},
+    "model.layer": "s4d",
+    "model.layer_kwargs": {"d_state": 64, "lr": 1e-3},
+    "model.d_model": 64,
+    "model.n_layers": 4,
+    "model.lr": 0.01,
+    "model.weight_decay": 0.01,
+    "model.warmup_steps": 50,
+    "trainer.max_epochs": 10,
+    "trainer.default_root_dir": "runs/smnist-s4d",
+    "trainer.logger": [
+        {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs/smnist-s4d"}},
+        {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": {"save_dir": "runs/smnist-s4d"}},
+    ],
+    "trainer.callbacks": [
+        {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+         "init_args": {"monitor": "val/acc", "mode": "max", "save_last": True, "filename": "best-{epoch}"}},
+        {"class_path": "lightning.pytorch.callbacks.LearningRateMonitor", "init_args": {"logging_interval": "step"}},
+        {"class_path": "lightning.pytorch.callbacks.RichProgressBar"},
+    ],
+}
+
+
+class SSMCLI(LightningCLI):
+    """LightningCLI with the data module's sizes linked into the model and a `--ckpt_path` to resume from."""
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.add_argument("--ckpt_path", type=Optional[str], default=None,
+                            help='checkpoint to resume fitting from ("last" = the run\'s last.ckpt)')
+        for key in ("d_input", "d_output", "vocab_size"):
+            parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
+        parser.set_defaults(DEFAULTS)
+
+
+def _cli(args: Optional[List[str]]) -> SSMCLI:
+    return SSMCLI(SequenceLightningModule, L.LightningDataModule, subclass_mode_data=True, run=False, args=args,
+                  save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "ssm train"})
+
+
+def train(args: Optional[List[str]] = None) -> Dict[str, float]:
+    """Fit, then test the best checkpoint (or the final weights without a checkpoint callback); returns test metrics."""
+    cli = _cli(args)
+    trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    trainer.fit(model, data, ckpt_path=cli.config.get("ckpt_path"))
+    if trainer.interrupted:
+        return {}
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    results = trainer.test(model, data, ckpt_path=best or None, verbose=trainer.is_global_zero)
+    metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    if trainer.is_global_zero and "test/acc" in metrics:
+        print(f"test accuracy: {100 * metrics['test/acc']:.2f}%" + (f" (checkpoint {os.path.basename(best)})" if best else ""))
+    return metrics
+
+
+def _run_config(ckpt: Path) -> Optional[Path]:
+    """The config.yaml LightningCLI saved for the run that wrote `ckpt` (…/version_N/checkpoints/x.ckpt)."""
+    for parent in list(ckpt.resolve().parents)[:3]:
+        if (parent / "config.yaml").exists():
+            return parent / "config.yaml"
+    return None
+
+
+def evaluate(args: Optional[List[str]] = None) -> Dict[str, float]:
+    """Validate and test the checkpoint given by `--ckpt FILE` with its run's config (or `--config`)."""
+    args = list(args or [])
+    if "--ckpt" not in args or args.index("--ckpt") + 1 >= len(args):
+        raise SystemExit("ssm eval: --ckpt FILE is required")
+    i = args.index("--ckpt")
+    ckpt = Path(args[i + 1])
+    del args[i: i + 2]
+    if not ckpt.exists():
+        raise SystemExit(f"ssm eval: --ckpt {ckpt} does not exist")
+    if "--config" not in args:
+        cfg = _run_config(ckpt)
+        if cfg is None:
+            raise SystemExit(f"ssm eval: no config.yaml found beside {ckpt}; pass --config FILE")
+        args = ["--config", str(cfg)] + args
+    cli = _cli(args + ["--trainer.logger", "false"])
+    val = cli.trainer.validate(cli.model, cli.datamodule, ckpt_path=str(ckpt))
+    test = cli.trainer.test(cli.model, cli.datamodule, ckpt_path=str(ckpt))
+    return {k: float(v) for r in (val + test) for k, v in r.items()}

@@ -1,0 +1,126 @@
+"""SequenceLightningModule: a registry-layer SequenceModel trained for classification or regression."""
+from __future__ import annotations
+
+from typing import Any, Dict, Literal, Optional, Tuple
+
+import lightning as L
+import torch
+import torchmetrics
+from torch import nn
+
+from ..layers import REGISTRY
+from ..models import SequenceModel
+from ..models.retrieval import RetrievalModel
+from .optim import param_groups, scheduler
+
+LayerName = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]
+
+
+class SequenceLightningModule(L.LightningModule):
+    """Trains `SequenceModel` (or `RetrievalModel`) with AdamW, `_optim` parameter groups and a per-step schedule."""
+
+    def __init__(
+        self,
+        d_input: int = 1,
+        d_output: int = 10,
+        vocab_size: Optional[int] = None,
+        architecture: Literal["sequence", "retrieval"] = "sequence",
+        layer: LayerName = "s4d",
+        layer_kwargs: Optional[Dict[str, Any]] = None,
+        d_model: int = 128,
+        n_layers: int = 4,
+        prenorm: bool = True,
+        norm: Literal["layer", "batch", "none"] = "layer",
+        dropout: float = 0.0,
+        tie_dropout: bool = True,
+        residual: bool = True,
+        encoder: Literal["linear", "embedding", "none", "auto"] = "auto",
+        padding_idx: Optional[int] = 0,
+        pool: Literal["mean", "last"] = "mean",
+        task: Literal["classification", "regression"] = "classification",
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        scheduler: Literal["cosine", "constant", "linear", "plateau"] = "cosine",
+        warmup_steps: int = 0,
+        min_lr_ratio: float = 0.0,
+        plateau_factor: float = 0.2,
+        plateau_patience: int = 10,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        if encoder == "auto":
+            encoder = "embedding" if vocab_size else "linear"
+        kwargs = dict(d_input=d_input, d_output=d_output, d_model=d_model, n_layers=n_layers, layer=layer,
+                      layer_kwargs=layer_kwargs or {}, prenorm=prenorm, norm=norm, dropout=dropout,
+                      tie_dropout=tie_dropout, residual=residual, encoder=encoder, vocab_size=vocab_size,
+                      padding_idx=padding_idx if encoder == "embedding" else None, pool=pool)
+        self.model = RetrievalModel(**kwargs) if architecture == "retrieval" else SequenceModel(**kwargs)
+        self.loss_fn = nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+        for split in ("train", "val", "test"):
+            setattr(self, f"{split}_metric", _metric(task, d_output))
+
+    def forward(self, x: Any, lengths: Any = None) -> torch.Tensor:
+        """Logits (B, d_output) (or predictions for regression)."""
+        return self.model(x, lengths)
+
+    def _shared_step(self, batch: Any, split: str) -> torch.Tensor:
+        x, y, lengths = _unpack(batch)
+        out = self(x, lengths)
+        if self.hparams.task == "regression":
+            out = out.reshape(y.shape).to(y.dtype) if out.numel() == y.numel() else out
+        loss = self.loss_fn(out, y)
+        metric = getattr(self, f"{split}_metric")
+        metric(out.detach(), y)
+        bs = y.shape[0]
+        name = "acc" if self.hparams.task == "classification" else "mse"
+        self.log(f"{split}/loss", loss, prog_bar=split != "train", batch_size=bs, sync_dist=split != "train")
+        self.log(f"{split}/{name}", metric, prog_bar=True, batch_size=bs, on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self._shared_step(batch, "train")
+        self.log("train/loss_step", loss, prog_bar=True, batch_size=1, logger=False)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        opt = torch.optim.AdamW(param_groups(self.model, hp.lr, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas))
+        if hp.scheduler == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=hp.plateau_factor,
+                                                               patience=hp.plateau_patience)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss", "interval": "epoch"}}
+        total = int(self.trainer.estimated_stepping_batches)
+        sched = scheduler(opt, hp.scheduler, hp.warmup_steps, total, hp.min_lr_ratio)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        """Keep the RNG states so a resumed run draws the same dropout masks as an uninterrupted one."""
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        if "rng_states" in checkpoint:
+            torch.set_rng_state(checkpoint["rng_states"]["torch"])
+
+
+def _metric(task: str, n_classes: int) -> torchmetrics.Metric:
+    if task == "classification":
+        return torchmetrics.classification.MulticlassAccuracy(num_classes=n_classes, average="micro")
+    return torchmetrics.MeanSquaredError()
+
+
+def _unpack(batch: Any) -> Tuple[Any, torch.Tensor, Any]:
+    """(x, y) or (x, y, lengths) -> (x, y, lengths or None)."""
+    if isinstance(batch, dict):
+        return batch["x"], batch["y"], batch.get("lengths")
+    if len(batch) == 2:
+        return batch[0], batch[1], None
+    if len(batch) == 3:
+        return batch
+    raise ValueError(f"batch must be (x, y) or (x, y, lengths) or a dict with x, y[, lengths], got {len(batch)} items")

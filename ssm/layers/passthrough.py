@@ -1,0 +1,331 @@
+"""Low-rank passthrough RNNs (Barone 2016): GRU and LSTM whose gate matrices are full, L R, or L R + diag(D).
+
+Every gate g has an input matrix U_g (n x n_in) and a recurrent matrix W_g (n x n) in one of three forms:
+    "full":          W_g                      (n^2 parameters)
+    "lowrank":       W_g = L_g R_g             (L_g: n x d, R_g: d x n; 2 n d, or n d per gate + d n shared if tie_right)
+    "lowrank_diag":  W_g = L_g R_g + diag(D_g)  (+ n)
+Gate order and the two bias vectors follow torch.nn.GRU ([r, z, c]) and torch.nn.LSTM ([i, f, g, o]), so with
+parametrization="full" the layers compute exactly what torch computes from the same weights. The input projections
+of all time steps are one matmul; the recurrence is a loop of small fused steps, run through TorchScript for
+inference (measured faster there on CPU; slower under autograd, where the plain Python loop is used).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .base import SequenceLayer, check_state
+from .common import DropoutNd
+
+PARAMETRIZATIONS = ("full", "lowrank", "lowrank_diag")
+
+
+def _check_int(name: str, value, low: int = 1, high: Optional[int] = None) -> None:
+    """Raise ValueError unless `value` is an int in [low, high]."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    if not ok:
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
+
+
+def glorot_(t: torch.Tensor) -> torch.Tensor:
+    """Glorot-uniform init of each (fan_out, fan_in) matrix in the last two dims of `t`, in place."""
+    bound = math.sqrt(6.0 / (t.shape[-1] + t.shape[-2]))
+    with torch.no_grad():
+        return t.uniform_(-bound, bound)
+
+
+class GateMatrices(nn.Module):
+    """G stacked gate matrices (G n x m) as full W, L R or L R + diag(D); `factors` feeds the fused recurrence."""
+
+    def __init__(self, gates: int, n: int, m: int, parametrization: str = "full", rank: Optional[int] = None,
+                 tie_right: bool = False):
+        super().__init__()
+        if parametrization not in PARAMETRIZATIONS:
+            raise ValueError(f"parametrization must be one of {list(PARAMETRIZATIONS)}, got {parametrization!r}")
+        if parametrization == "lowrank_diag" and n != m:
+            raise ValueError(f"parametrization='lowrank_diag' needs a square matrix, got {n} x {m}")
+        self.gates, self.n, self.m, self.parametrization, self.tie_right = gates, n, m, parametrization, tie_right
+        self.factored: Optional[bool] = None  # None: decide by cost in `factors`
+        if parametrization == "full":
+            self.W = nn.Parameter(glorot_(torch.empty(gates, n, m)))
+            self.rank = None
+            return
+        _check_int("rank", rank, 1, min(n, m))
+        self.rank = rank
+        self.L = nn.Parameter(glorot_(torch.empty(gates, n, rank)))
+        self.R = nn.Parameter(glorot_(torch.empty(1 if tie_right else gates, rank, m)))
+        if parametrization == "lowrank_diag":
+            self.D = nn.Parameter(torch.empty(gates, n).uniform_(-0.01, 0.01))
+
+    def matrix(self, gates: Optional[slice] = None) -> torch.Tensor:
+        """The effective stacked matrix of the selected gates: (k n, m)."""
+        gates = gates or slice(None)
+        if self.parametrization == "full":
+            return self.W[gates].reshape(-1, self.m)
+        W = self.L[gates] @ self.R[gates if not self.tie_right else slice(None)]
+        if self.parametrization == "lowrank_diag":
+            W = W + torch.diag_embed(self.D[gates])
+        return W.reshape(-1, self.m)
+
+    def factors(self, gates: Optional[slice] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """(P, Q, D) with W h = Q (P h) + D * h (Q, D None when absent) for the selected gates.
+
+        The low-rank forms stay factored only when that costs under half the flops of the materialised matrix
+        (d (1 + k) < n / 2 untied); else P = W and one matmul per step is faster. `factored` forces either way.
+        """
+        gates = gates or slice(None)
+        if self.parametrization == "full" or not self._keep_factored(len(range(self.gates)[gates])):
+            return self.matrix(gates), None, None
+        L = self.L[gates]  # (k, n, d)
+        if self.tie_right:
+            P, Q = self.R[0], L.reshape(-1, self.rank)  # P: (d, m), Q: (k n, d)
+        else:
+            P, Q = self.R[gates].reshape(-1, self.m), torch.block_diag(*L.unbind(0))  # (k d, m), (k n, k d)
+        D = self.D[gates].reshape(-1) if self.parametrization == "lowrank_diag" else None
+        return P, Q, D
+
+    def _keep_factored(self, k: int) -> bool:
+        """Whether Q (P h) is cheaper than W h for k gates (or as forced by `self.factored`)."""
+        if self.factored is not None:
+            return self.factored
+        d = self.rank
+        cost = d * self.m + k * self.n * d if self.tie_right else k * d * self.m + k * self.n * k * d
+        return 2 * cost < k * self.n * self.m
+
+    def apply(self, h: torch.Tensor, gates: Optional[slice] = None) -> torch.Tensor:  # type: ignore[override]
+        """h: (..., m) -> W h: (..., k n)."""
+        return _rec(h, *self.factors(gates))
+
+    def extra_repr(self) -> str:
+        return (f"gates={self.gates}, n={self.n}, m={self.m}, parametrization={self.parametrization!r}, "
+                f"rank={self.rank}, tie_right={self.tie_right}")
+
+
+def _rec(h: torch.Tensor, P: torch.Tensor, Q: Optional[torch.Tensor], D: Optional[torch.Tensor]) -> torch.Tensor:
+    """Q (P h) + D * h, h: (..., m) -> (..., k n)."""
+    a = F.linear(h, P)
+    if Q is not None:
+        a = F.linear(a, Q)
+    if D is not None:
+        a = a + h.repeat([1] * (h.dim() - 1) + [D.shape[0] // h.shape[-1]]) * D
+    return a
+
+
+def gru_scan(gi: torch.Tensor, h: torch.Tensor, P1: torch.Tensor, Q1: Optional[torch.Tensor],
+             D1: Optional[torch.Tensor], P2: Optional[torch.Tensor], Q2: Optional[torch.Tensor],
+             D2: Optional[torch.Tensor], bh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """GRU over gi: (L, B, 3n) input pre-activations, h: (B, n) -> outputs (L, B, n), last h.
+
+    (P1, Q1, D1) give the recurrent term of all 3 gates (reset after the matmul, as torch) when P2 is None,
+    else of [r, z] only, with (P2, Q2, D2) applied to h * r for the candidate (Cho / Barone).
+    """
+    n = h.shape[1]
+    outs: List[torch.Tensor] = []
+    for t in range(gi.shape[0]):
+        g = gi[t]
+        gh = _rec(h, P1, Q1, D1)
+        if P2 is None:
+            gh = gh + bh
+            rz = torch.sigmoid(g[:, : 2 * n] + gh[:, : 2 * n])
+            r, z = rz[:, :n], rz[:, n:]
+            c = torch.tanh(g[:, 2 * n:] + r * gh[:, 2 * n:])
+        else:
+            rz = torch.sigmoid(g[:, : 2 * n] + gh + bh[: 2 * n])
+            r, z = rz[:, :n], rz[:, n:]
+            c = torch.tanh(g[:, 2 * n:] + _rec(h * r, P2, Q2, D2) + bh[2 * n:])
+        h = c + z * (h - c)
+        outs.append(h)
+    return torch.stack(outs), h
+
+
+def lstm_scan(gi: torch.Tensor, h: torch.Tensor, c: torch.Tensor, P: torch.Tensor, Q: Optional[torch.Tensor],
+              D: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """LSTM over gi: (L, B, 4n) input pre-activations (both biases folded in), (h, c): (B, n) -> (L, B, n), h, c."""
+    outs: List[torch.Tensor] = []
+    for t in range(gi.shape[0]):
+        h, c = lstm_pointwise(gi[t] + _rec(h, P, Q, D), c)
+        outs.append(h)
+    return torch.stack(outs), h, c
+
+
+def lstm_pointwise(g: torch.Tensor, c: torch.Tensor, forget_offset: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """LSTM update from pre-activations g: (B, 4n) in [i, f, g, o] order and c: (B, n) -> (h', c')."""
+    i, f, u, o = g.chunk(4, 1)
+    c = torch.sigmoid(f + forget_offset) * c + torch.sigmoid(i) * torch.tanh(u)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+_SCRIPTED: dict = {}
+
+
+def _scripted(fn):
+    """TorchScript version of a scan (compiled once, on first use); the Python function if scripting fails."""
+    if fn.__name__ not in _SCRIPTED:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _SCRIPTED[fn.__name__] = torch.jit.script(fn)
+        except Exception:  # pragma: no cover - scripting is an optimisation only
+            _SCRIPTED[fn.__name__] = fn
+    return _SCRIPTED[fn.__name__]
+
+
+class PassthroughLayer(nn.Module):
+    """One recurrent layer's weights: input matrices U (G n x n_in), recurrent W (G n x n), biases b_ih, b_hh."""
+
+    def __init__(self, gates: int, n_in: int, n: int, parametrization: str, rank: Optional[int], tie_right: bool,
+                 input_rank: Optional[int], gate_bias: Tuple[int, float]):
+        super().__init__()
+        self.w_ih = GateMatrices(gates, n, n_in, "full" if input_rank is None else "lowrank", input_rank, tie_right)
+        self.w_hh = GateMatrices(gates, n, n, parametrization, rank, tie_right)
+        self.b_ih = nn.Parameter(torch.zeros(gates * n))
+        self.b_hh = nn.Parameter(torch.zeros(gates * n))
+        index, value = gate_bias
+        with torch.no_grad():
+            self.b_ih[index * n:(index + 1) * n] = value
+
+    def input_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (..., n_in) -> U x + b_ih: (..., G n)."""
+        return self.w_ih.apply(x) + self.b_ih
+
+
+class _PassthroughRNN(SequenceLayer):
+    """Shared multi-layer machinery of LowRankGRU / LowRankLSTM; subclasses define the gates and `_scan`."""
+
+    gates: int = 0
+    gate_bias_index: int = 0
+
+    def __init__(self, d_model: int, hidden_size: Optional[int] = None, rank: Optional[int] = None,
+                 parametrization: str = "lowrank_diag", tie_right: bool = False, input_rank: Optional[int] = None,
+                 num_layers: int = 1, dropout: float = 0.0, gate_bias: float = 0.0, script: Optional[bool] = None):
+        super().__init__()
+        _check_int("d_model", d_model)
+        hidden_size = d_model if hidden_size is None else hidden_size
+        _check_int("hidden_size", hidden_size)
+        _check_int("num_layers", num_layers)
+        if parametrization != "full" and rank is None:
+            rank = min(24, hidden_size)  # Barone's best setting is d = 24
+        if input_rank is not None:
+            _check_int("input_rank", input_rank, 1, min(d_model, hidden_size))
+        self.d_model, self.hidden_size, self.num_layers = d_model, hidden_size, num_layers
+        self.parametrization, self.rank, self.script = parametrization, rank, script
+        self.layers = nn.ModuleList(
+            PassthroughLayer(self.gates, d_model if l == 0 else hidden_size, hidden_size, parametrization, rank,
+                             tie_right, input_rank, (self.gate_bias_index, gate_bias))
+            for l in range(num_layers))
+        self.dropout = DropoutNd(dropout, tie=False)
+        self.readout = nn.Identity() if hidden_size == d_model else nn.Linear(hidden_size, d_model)
+
+    @property
+    def n_state(self) -> int:
+        return 1
+
+    def default_state(self, batch_size: int, device: Optional[torch.device] = None,
+                      dtype: Optional[torch.dtype] = None):
+        """Zero state: (num_layers, B, n) for the GRU, a pair of them (h, c) for the LSTM."""
+        ref = self.layers[0].b_ih
+        z = [torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device or ref.device,
+                         dtype=dtype or ref.dtype) for _ in range(self.n_state)]
+        return z[0] if self.n_state == 1 else tuple(z)
+
+    def _states(self, state, batch_size: int, ref: torch.Tensor) -> List[torch.Tensor]:
+        """Validate `state` and return its parts, each (num_layers, B, n)."""
+        if state is None:
+            state = self.default_state(batch_size, ref.device, ref.dtype)
+        parts = [state] if self.n_state == 1 else state
+        if not isinstance(parts, (tuple, list)) or len(parts) != self.n_state:
+            raise ValueError(f"state must be a tuple (h, c) of tensors, got {type(state).__name__}")
+        for p in parts:
+            check_state(p, (self.num_layers, batch_size, self.hidden_size))
+        return [p.to(ref.dtype) for p in parts]
+
+    def forward(self, x: torch.Tensor, state=None, return_state: bool = True):
+        """x: (B, L, d_model), state as `default_state` or None -> y: (B, L, d_model), next state."""
+        self.check_input(x)
+        parts = self._states(state, x.shape[0], x)
+        u, finals = x.transpose(0, 1), []  # (L, B, H): time-major for the scan
+        for l, layer in enumerate(self.layers):
+            if l > 0:
+                u = self.dropout(u)
+            u, *last = self._scan(layer, layer.input_projection(u), [p[l] for p in parts])
+            finals.append(last)
+        y = self.readout(u.transpose(0, 1))
+        if not return_state:
+            return y, None
+        stacked = [torch.stack([f[i] for f in finals]) for i in range(self.n_state)]
+        return y, stacked[0] if self.n_state == 1 else tuple(stacked)
+
+    def step(self, x_t: torch.Tensor, state):
+        """x_t: (B, d_model), state -> y_t: (B, d_model), next state."""
+        self.check_step_input(x_t)
+        y, state = self.forward(x_t.unsqueeze(1), state)
+        return y.squeeze(1), state
+
+    def _run(self, fn, *args):
+        """Call the TorchScript loop when `script` (None: only without autograd, where it measured faster), else `fn`."""
+        script = not torch.is_grad_enabled() if self.script is None else self.script
+        return (_scripted(fn) if script else fn)(*args)
+
+    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]):  # pragma: no cover
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return (f"d_model={self.d_model}, hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
+                f"parametrization={self.parametrization!r}, rank={self.rank}")
+
+
+class LowRankGRU(_PassthroughRNN):
+    """Low-rank passthrough GRU: (B, L, d_model) -> (B, L, d_model), state (num_layers, B, hidden_size).
+
+    h' = (1 - z) c + z h with r, z = sigmoid(U x + W h + b) and c = tanh(U_c x + r * (W_c h + b_hc)) when
+    `reset_after` (torch.nn.GRU's form, the default), else c = tanh(U_c x + W_c (r * h) + b) (Cho, Barone).
+    The update-gate bias starts at `update_bias` so that the layer initially passes its state through.
+    """
+
+    gates, gate_bias_index = 3, 1
+
+    def __init__(self, d_model: int, hidden_size: Optional[int] = None, rank: Optional[int] = None,
+                 parametrization: str = "lowrank_diag", tie_right: bool = False, input_rank: Optional[int] = None,
+                 num_layers: int = 1, dropout: float = 0.0, update_bias: float = 4.0, reset_after: bool = True,
+                 script: Optional[bool] = None):
+        super().__init__(d_model, hidden_size, rank, parametrization, tie_right, input_rank, num_layers, dropout,
+                         update_bias, script)
+        self.reset_after = reset_after
+
+    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]):
+        if self.reset_after:
+            P1, Q1, D1 = layer.w_hh.factors()
+            P2 = Q2 = D2 = None
+        else:
+            P1, Q1, D1 = layer.w_hh.factors(slice(0, 2))
+            P2, Q2, D2 = layer.w_hh.factors(slice(2, 3))
+        return self._run(gru_scan, gi, parts[0], P1, Q1, D1, P2, Q2, D2, layer.b_hh)
+
+
+class LowRankLSTM(_PassthroughRNN):
+    """Low-rank passthrough LSTM: (B, L, d_model) -> (B, L, d_model), state (h, c), each (num_layers, B, n).
+
+    Gates [i, f, g, o] = U x + W h + b as torch.nn.LSTM; the forget-gate bias starts at `forget_bias`.
+    """
+
+    gates, gate_bias_index = 4, 1
+
+    def __init__(self, d_model: int, hidden_size: Optional[int] = None, rank: Optional[int] = None,
+                 parametrization: str = "lowrank_diag", tie_right: bool = False, input_rank: Optional[int] = None,
+                 num_layers: int = 1, dropout: float = 0.0, forget_bias: float = 1.0, script: Optional[bool] = None):
+        super().__init__(d_model, hidden_size, rank, parametrization, tie_right, input_rank, num_layers, dropout,
+                         forget_bias, script)
+
+    @property
+    def n_state(self) -> int:
+        return 2
+
+    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]):
+        P, Q, D = layer.w_hh.factors()
+        return self._run(lstm_scan, gi + layer.b_hh, parts[0], parts[1], P, Q, D)

@@ -21,7 +21,9 @@ template <typename T>
 void scan_rows(const T* a, int64_t sa_m, int64_t sa_l, int64_t sa_n, bool time_varying, const T* b,
                const T* h0, T* out, int64_t M, int64_t L, int64_t N, bool reverse) {
   const int64_t nblk = (N + kBlock - 1) / kBlock;
-  at::parallel_for(0, M * nblk, 1, [&](int64_t begin, int64_t end) {
+  // at least ~32k element-steps per task, so tiny scans stay on the calling thread
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, L * kBlock));
+  at::parallel_for(0, M * nblk, grain, [&](int64_t begin, int64_t end) {
     T h[kBlock];
     for (int64_t job = begin; job < end; ++job) {
       const int64_t m = job / nblk, n0 = (job % nblk) * kBlock, n1 = std::min(N, n0 + kBlock);

@@ -24,32 +24,42 @@ def _ext_modules():
     if mode not in ("0", "1", "auto"):
         raise ValueError(f"SSM_BUILD_CUDA must be 0, 1 or auto, got {mode!r}")
     cuda_sources = sorted(glob.glob(os.path.join("csrc", "*.cu")))
-    have_cuda = cpp_extension.CUDA_HOME is not None and _torch_has_cuda()
-    use_cuda = bool(cuda_sources) and (mode == "1" or (mode == "auto" and have_cuda))
-    if mode == "1" and not have_cuda:
+    why_not = _cuda_problem(cpp_extension.CUDA_HOME)
+    use_cuda = bool(cuda_sources) and (mode == "1" or (mode == "auto" and why_not is None))
+    if mode == "1" and why_not is not None:
         raise RuntimeError(
-            "SSM_BUILD_CUDA=1 but CUDA cannot be built: torch.version.cuda="
-            f"{_torch_cuda_version()!r}, CUDA_HOME={cpp_extension.CUDA_HOME!r}. "
+            f"SSM_BUILD_CUDA=1 but CUDA cannot be built: {why_not}. "
             "Install a CUDA build of torch and set CUDA_HOME to the toolkit (e.g. /usr/local/cuda)."
         )
+    if mode == "auto" and cuda_sources and why_not is not None:
+        print(f"ssm: building the CPU kernels only ({why_not}; set SSM_BUILD_CUDA=1 to require CUDA)")
     omp = ["-fopenmp"]
-    cxx = ["-O3", "-std=c++17"] + omp
+    cxx = ["-O3", "-std=c++20"] + omp  # torch >= 2.10 headers need C++20
     if use_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
         ext = cpp_extension.CUDAExtension(
             "ssm._C",
             sources + cuda_sources,
             define_macros=[("SSM_WITH_CUDA", "1")],
-            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "--use_fast_math", "-std=c++17"]},
+            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-std=c++20"]},
             extra_link_args=omp,
         )
     else:
         ext = cpp_extension.CppExtension("ssm._C", sources, extra_compile_args=cxx, extra_link_args=omp)
-    return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=False)}
+    # ninja compiles the sources in parallel (MAX_JOBS) when it is installed; plain setuptools otherwise
+    use_ninja = cpp_extension.is_ninja_available()
+    return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=use_ninja)}
 
 
-def _torch_has_cuda():
-    return _torch_cuda_version() is not None
+def _cuda_problem(cuda_home):
+    """None if the CUDA kernels can be built, else why not."""
+    if _torch_cuda_version() is None:
+        return "torch is a CPU-only build (torch.version.cuda is None)"
+    if cuda_home is None:
+        return "no CUDA toolkit found (nvcc not on PATH and CUDA_HOME unset)"
+    if not os.path.isfile(os.path.join(cuda_home, "include", "cuda_runtime.h")):
+        return f"CUDA_HOME={cuda_home!r} has no include/cuda_runtime.h (set CUDA_HOME, e.g. /usr/local/cuda)"
+    return None
 
 
 def _torch_cuda_version():

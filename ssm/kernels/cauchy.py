@@ -1,26 +1,102 @@
 """Cauchy kernel op: out[..., l] = sum_n v[..., n] / (z[l] - w[..., n]) (S4's DPLR generating function)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import dispatch
+from ._rows import as_rows, fold_rows, probe_op
 from .reference import cauchy_ref
 
 
-def _probe_torch(device: torch.device) -> None:
-    v = torch.ones(2, dtype=torch.complex64, device=device)
-    cauchy_ref(v, torch.ones(3, dtype=torch.complex64, device=device) * 2, v * 1j)
+class _Cauchy(torch.autograd.Function):
+    """Forward/backward through a backend module's primitives `cauchy_fwd` and `cauchy_bwd` on rows."""
+
+    @staticmethod
+    def forward(ctx, v, z, w, conj, impl):  # v (R, N), z (L,), w (Rw, N)
+        ctx.save_for_backward(v, z, w)
+        ctx.conj, ctx.impl = conj, impl
+        return impl.cauchy_fwd(v, z, w, conj, 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        v, z, w = ctx.saved_tensors
+        g = g.contiguous()
+        gv = gz = gw = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[2]:
+            # PyTorch's convention grad = dLoss/d conj(input): gv = S1, gw = conj(v) S2
+            s1, s2 = ctx.impl.cauchy_bwd(g, z, w, ctx.conj)
+            gv = s1 if ctx.needs_input_grad[0] else None
+            gw = fold_rows(v.conj() * s2, w.shape[0]) if ctx.needs_input_grad[2] else None
+        if ctx.needs_input_grad[1]:  # d out / dz = -sum_n v / (z - w)^2 (+ pairs)
+            gz = -(g * ctx.impl.cauchy_fwd(v, z, w, ctx.conj, 2).conj()).sum(0)
+        return gv, gz, gw, None, None
 
 
-dispatch.register("cauchy", dispatch.Backend("torch", cauchy_ref, _probe_torch, priority={"cpu": 100, "cuda": 100}))
+def apply(impl, v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conj: bool = False) -> torch.Tensor:
+    """Differentiable Cauchy through backend module `impl` (ext, keops, triton_kernels); shapes as `cauchy`."""
+    v2, w2, shape = as_rows(v, w)
+    out = _Cauchy.apply(v2.contiguous(), z.contiguous(), w2.contiguous(), conj, impl)
+    return out.reshape(*shape, z.shape[-1])
+
+
+def _inputs(device: torch.device) -> tuple:
+    gen = torch.Generator().manual_seed(0)
+    c = lambda *s: torch.complex(torch.randn(*s, generator=gen), torch.randn(*s, generator=gen)).to(device)  # noqa: E731
+    w = c(3, 4) - 2.0
+    return c(2, 3, 4), 1j * torch.linspace(-2, 2, 5).to(device) + 0.1, w, True
+
+
+def _backend(name: str, load: Callable, priority: dict, devices=("cpu", "cuda"), hint: str = "",
+             warn: bool = False) -> dispatch.Backend:
+    fn = lambda v, z, w, conj=False: apply(load(v.device), v, z, w, conj)  # noqa: E731
+    return dispatch.Backend(name, fn, probe_op(fn, cauchy_ref, _inputs, "cauchy"), devices, priority, hint, warn)
+
+
+def _load(module: str) -> Callable:
+    def load(device: torch.device = torch.device("cpu")):
+        import importlib
+
+        return importlib.import_module(f"{__package__}.{module}").load(device)
+
+    return load
+
+
+def _register() -> None:
+    from .ext import HINT as ext_hint
+    from .keops import HINT as keops_hint
+
+    dispatch.register("cauchy", dispatch.Backend("torch", cauchy_ref, probe_op(cauchy_ref, cauchy_ref, _inputs, "cauchy"),
+                                                 priority={"cpu": 100, "cuda": 100}))
+    dispatch.register("cauchy", _backend("ext", _load("ext"), {"cpu": 10, "cuda": 10}, hint=ext_hint, warn=True))
+    dispatch.register("cauchy", _backend("keops", _load("keops"), {"cpu": 50, "cuda": 50}, hint=keops_hint))
+    dispatch.register("cauchy", _backend("triton", _load("triton_kernels"), {"cuda": 20}, devices=("cuda",),
+                                         hint="pip install triton (needs a CUDA GPU)"))
+
+
+_register()
+
+
+def _complex(*ts: torch.Tensor) -> torch.dtype:
+    dtype = torch.complex64
+    for t in ts:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype if dtype.is_complex else torch.complex128
 
 
 def cauchy(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conj: bool = False, backend: Optional[str] = None) -> torch.Tensor:
-    """v, w: (..., N) complex, z: (L,) complex -> (..., L); `conj` adds the conjugate of each (v, w) pair."""
-    if v.shape != w.shape:
-        raise ValueError(f"v and w must have the same shape, got v {tuple(v.shape)} and w {tuple(w.shape)}")
+    """v, w: (..., N) broadcastable, z: (L,) -> (..., L); `conj` adds the conjugate of each (v, w) pair."""
+    if v.shape[-1:] != w.shape[-1:]:
+        raise ValueError(f"v and w must have the same last dim N, got v {tuple(v.shape)} and w {tuple(w.shape)}")
+    try:
+        torch.broadcast_shapes(v.shape, w.shape)
+    except RuntimeError:
+        raise ValueError(f"v and w must be broadcastable, got v {tuple(v.shape)} and w {tuple(w.shape)}") from None
     if z.dim() != 1:
         raise ValueError(f"z must be 1-D (L,), got shape {tuple(z.shape)}")
+    dtype = _complex(v, z, w)
+    v, z, w = v.to(dtype), z.to(dtype), w.to(dtype)
     return dispatch.choose("cauchy", v.device, backend).fn(v, z, w, conj)

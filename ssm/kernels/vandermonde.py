@@ -1,27 +1,87 @@
 """Vandermonde kernel op: out[..., l] = sum_n v[..., n] x[..., n] ** l, in log space (S4D, DSS, S4-PTD)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import dispatch
+from ._rows import as_rows, fold_rows, probe_op
+from .cauchy import _complex, _load
 from .reference import vandermonde_ref
 
 
-def _probe_torch(device: torch.device) -> None:
-    v = torch.ones(2, dtype=torch.complex64, device=device)
-    vandermonde_ref(v, v * 0.5, 4)
+class _Vandermonde(torch.autograd.Function):
+    """Forward/backward through a backend module's primitives `vandermonde_fwd` and `vandermonde_bwd` on rows."""
+
+    @staticmethod
+    def forward(ctx, v, x, L, impl):  # v (R, N), x (Rx, N)
+        ctx.save_for_backward(v, x)
+        ctx.impl = impl
+        return impl.vandermonde_fwd(v, x, L)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        v, x = ctx.saved_tensors
+        h = g.conj().contiguous()
+        A, D = ctx.impl.vandermonde_bwd(h, x)  # sum_l h x^l, sum_l l h x^l
+        gv = A.conj() if ctx.needs_input_grad[0] else None
+        gx = None
+        if ctx.needs_input_grad[1]:
+            Rx, N = x.shape
+            xr = x.repeat(v.shape[0] // Rx, 1)
+            dx = torch.where(xr == 0, h[:, 1:2] if h.shape[1] > 1 else torch.zeros_like(h[:, :1]), D / xr)
+            gx = fold_rows((v * dx).conj(), Rx)  # d/dx of v x^l = l v x^(l-1)
+        return gv, gx, None, None
 
 
-dispatch.register("vandermonde", dispatch.Backend("torch", vandermonde_ref, _probe_torch, priority={"cpu": 100, "cuda": 100}))
+def apply(impl, v: torch.Tensor, x: torch.Tensor, L: int) -> torch.Tensor:
+    """Differentiable Vandermonde through backend module `impl` (ext, keops, triton_kernels); shapes as `vandermonde`."""
+    v2, x2, shape = as_rows(v, x)
+    return _Vandermonde.apply(v2.contiguous(), x2.contiguous(), L, impl).reshape(*shape, L)
+
+
+def _inputs(device: torch.device) -> tuple:
+    gen = torch.Generator().manual_seed(0)
+    c = lambda *s: torch.complex(torch.randn(*s, generator=gen), torch.randn(*s, generator=gen)).to(device)  # noqa: E731
+    x = torch.exp(torch.complex(-0.1 * torch.rand(3, 4, generator=gen), torch.randn(3, 4, generator=gen))).to(device)
+    return c(2, 3, 4), x, 70
+
+
+def _backend(name: str, load: Callable, priority: dict, devices=("cpu", "cuda"), hint: str = "",
+             warn: bool = False) -> dispatch.Backend:
+    fn = lambda v, x, L: apply(load(v.device), v, x, L)  # noqa: E731
+    return dispatch.Backend(name, fn, probe_op(fn, vandermonde_ref, _inputs, "vandermonde"), devices, priority, hint, warn)
+
+
+def _register() -> None:
+    from .ext import HINT as ext_hint
+    from .keops import HINT as keops_hint
+
+    dispatch.register("vandermonde", dispatch.Backend(
+        "torch", vandermonde_ref, probe_op(vandermonde_ref, vandermonde_ref, _inputs, "vandermonde"),
+        priority={"cpu": 100, "cuda": 100}))
+    dispatch.register("vandermonde", _backend("ext", _load("ext"), {"cpu": 10, "cuda": 10}, hint=ext_hint, warn=True))
+    dispatch.register("vandermonde", _backend("keops", _load("keops"), {"cpu": 50, "cuda": 50}, hint=keops_hint))
+    dispatch.register("vandermonde", _backend("triton", _load("triton_kernels"), {"cuda": 20}, devices=("cuda",),
+                                              hint="pip install triton (needs a CUDA GPU)"))
+
+
+_register()
 
 
 def vandermonde(v: torch.Tensor, x: torch.Tensor, L: int, backend: Optional[str] = None) -> torch.Tensor:
-    """v, x: (..., N) complex (broadcastable) -> (..., L)."""
+    """v, x: (..., N) complex (broadcastable, e.g. v (C, H, N) with x (H, N)) -> (..., L)."""
     if not (v.is_complex() and x.is_complex()):
         raise ValueError(f"v and x must be complex, got v {v.dtype} and x {x.dtype}")
     if int(L) < 1:
         raise ValueError(f"L must be a positive integer, got {L}")
-    v, x = torch.broadcast_tensors(v, x)
+    try:
+        torch.broadcast_shapes(v.shape, x.shape)
+    except RuntimeError:
+        raise ValueError(f"v and x must be broadcastable, got v {tuple(v.shape)} and x {tuple(x.shape)}") from None
+    dtype = _complex(v, x)
+    v, x = v.to(dtype), x.to(dtype)
     return dispatch.choose("vandermonde", v.device, backend).fn(v, x, int(L))

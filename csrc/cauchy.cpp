@@ -1,0 +1,171 @@
+// Cauchy kernel on the CPU (OpenMP threads over rows, SIMD over the long axis); registers the
+// schemas of ssm::cauchy_fwd / ssm::cauchy_bwd (the CUDA file only adds implementations).
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "ops.h"
+
+namespace ssm {
+namespace {
+
+constexpr int64_t kTile = 256;  // output positions kept in registers/L1 per pass over n
+
+// out[l0:l0+T] += sum_n v_n r_n^P (+ conj pair), r = 1 / (z - w), for one row; z as split re/im arrays.
+template <typename T, bool CONJ, int P>
+void fwd_row(const c10::complex<T>* v, const c10::complex<T>* w, const T* zr, const T* zi, int64_t N, int64_t L,
+             c10::complex<T>* out) {
+  alignas(64) T ar[kTile], ai[kTile];
+  for (int64_t l0 = 0; l0 < L; l0 += kTile) {
+    const int64_t len = std::min(kTile, L - l0);
+    std::fill(ar, ar + len, T(0));
+    std::fill(ai, ai + len, T(0));
+    const T* zr0 = zr + l0;
+    const T* zi0 = zi + l0;
+    for (int64_t n = 0; n < N; ++n) {
+      const T vr = v[n].real(), vi = v[n].imag(), wr = w[n].real(), wi = w[n].imag();
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        const T dr = zr0[j] - wr, di = zi0[j] - wi;
+        const T s = T(1) / (dr * dr + di * di);
+        T rr = dr * s, ri = -di * s;
+        if (P == 2) { const T t = rr * rr - ri * ri; ri = T(2) * rr * ri; rr = t; }
+        T outr = vr * rr - vi * ri, outi = vr * ri + vi * rr;
+        if (CONJ) {  // conj(v) / (z - conj w)
+          const T ei = zi0[j] + wi;
+          const T se = T(1) / (dr * dr + ei * ei);
+          T er = dr * se, eim = -ei * se;
+          if (P == 2) { const T t = er * er - eim * eim; eim = T(2) * er * eim; er = t; }
+          outr += vr * er + vi * eim;
+          outi += vr * eim - vi * er;
+        }
+        ar[j] += outr;
+        ai[j] += outi;
+      }
+    }
+    for (int64_t j = 0; j < len; ++j) out[l0 + j] = c10::complex<T>(ar[j], ai[j]);
+  }
+}
+
+// For each n: S1 = sum_l g_l / (zeta_l - conj w) (+ conj(sum_l g_l / (zeta_l - w))), S2 likewise squared.
+template <typename T, bool CONJ>
+void bwd_row(const T* gr, const T* gi, const c10::complex<T>* w, const T* zr, const T* zi, int64_t N, int64_t L,
+             c10::complex<T>* s1, c10::complex<T>* s2) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T wr = w[n].real(), wi = w[n].imag();
+    T p1r = 0, p1i = 0, p2r = 0, p2i = 0, q1r = 0, q1i = 0, q2r = 0, q2i = 0;
+#pragma omp simd reduction(+ : p1r, p1i, p2r, p2i, q1r, q1i, q2r, q2i)
+    for (int64_t l = 0; l < L; ++l) {
+      const T dr = zr[l] - wr;
+      const T ai = -zi[l] + wi;  // zeta - conj w = (zr - wr) + i(-zi + wi)
+      const T sa = T(1) / (dr * dr + ai * ai);
+      const T ir = dr * sa, ii = -ai * sa;                       // 1 / (zeta - conj w)
+      const T tr = gr[l] * ir - gi[l] * ii, ti = gr[l] * ii + gi[l] * ir;  // g / (.)
+      p1r += tr;
+      p1i += ti;
+      p2r += tr * ir - ti * ii;
+      p2i += tr * ii + ti * ir;
+      if (CONJ) {
+        const T bi = -zi[l] - wi;  // zeta - w
+        const T sb = T(1) / (dr * dr + bi * bi);
+        const T jr = dr * sb, ji = -bi * sb;
+        const T ur = gr[l] * jr - gi[l] * ji, ui = gr[l] * ji + gi[l] * jr;
+        q1r += ur;
+        q1i += ui;
+        q2r += ur * jr - ui * ji;
+        q2i += ur * ji + ui * jr;
+      }
+    }
+    s1[n] = c10::complex<T>(p1r + q1r, p1i - q1i);
+    s2[n] = c10::complex<T>(p2r + q2r, p2i - q2i);
+  }
+}
+
+template <typename T>
+void split(const c10::complex<T>* a, int64_t n, T* re, T* im) {
+  for (int64_t i = 0; i < n; ++i) { re[i] = a[i].real(); im[i] = a[i].imag(); }
+}
+
+void check_inputs(const at::Tensor& a, const at::Tensor& z, const at::Tensor& w, const char* na) {
+  check_rows(a, na);
+  check_rows(w, "w");
+  check_same(a, w, na, "w");
+  check_same(z, w, "z", "w");
+  TORCH_CHECK(z.dim() == 1, "z must be 1-D (L,), got ", z.dim(), "-D");
+  TORCH_CHECK(w.size(0) > 0 && a.size(0) % w.size(0) == 0, "rows of ", na, " (", a.size(0),
+              ") must be a multiple of rows of w (", w.size(0), ")");
+}
+
+}  // namespace
+
+at::Tensor cauchy_fwd_cpu(const at::Tensor& v_, const at::Tensor& z_, const at::Tensor& w_, bool conj, int64_t power) {
+  check_inputs(v_, z_, w_, "v");
+  TORCH_CHECK(v_.size(1) == w_.size(1), "v and w must have the same N, got ", v_.size(1), " and ", w_.size(1));
+  TORCH_CHECK(power == 1 || power == 2, "power must be 1 or 2, got ", power);
+  auto v = v_.contiguous(), z = z_.contiguous(), w = w_.contiguous();
+  const int64_t B = v.size(0), Bw = w.size(0), N = v.size(1), L = z.size(0);
+  auto out = at::empty({B, L}, v.options());
+  AT_DISPATCH_COMPLEX_TYPES(v.scalar_type(), "cauchy_fwd_cpu", [&] {
+    using T = typename scalar_t::value_type;
+    std::vector<T> zr(L), zi(L);
+    split(z.data_ptr<scalar_t>(), L, zr.data(), zi.data());
+    const scalar_t* vp = v.data_ptr<scalar_t>();
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const auto* vb = vp + b * N;
+        const auto* wb = wp + (b % Bw) * N;
+        auto* ob = op + b * L;
+        if (conj && power == 2) fwd_row<T, true, 2>(vb, wb, zr.data(), zi.data(), N, L, ob);
+        else if (conj) fwd_row<T, true, 1>(vb, wb, zr.data(), zi.data(), N, L, ob);
+        else if (power == 2) fwd_row<T, false, 2>(vb, wb, zr.data(), zi.data(), N, L, ob);
+        else fwd_row<T, false, 1>(vb, wb, zr.data(), zi.data(), N, L, ob);
+      }
+    });
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> cauchy_bwd_cpu(const at::Tensor& g_, const at::Tensor& z_, const at::Tensor& w_,
+                                                  bool conj) {
+  check_inputs(g_, z_, w_, "g");
+  TORCH_CHECK(g_.size(1) == z_.size(0), "g must have L = len(z) columns, got ", g_.size(1), " and ", z_.size(0));
+  auto g = g_.contiguous(), z = z_.contiguous(), w = w_.contiguous();
+  const int64_t B = g.size(0), Bw = w.size(0), N = w.size(1), L = z.size(0);
+  auto s1 = at::empty({B, N}, w.options()), s2 = at::empty({B, N}, w.options());
+  AT_DISPATCH_COMPLEX_TYPES(w.scalar_type(), "cauchy_bwd_cpu", [&] {
+    using T = typename scalar_t::value_type;
+    std::vector<T> zr(L), zi(L);
+    split(z.data_ptr<scalar_t>(), L, zr.data(), zi.data());
+    const scalar_t* gp = g.data_ptr<scalar_t>();
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t* s1p = s1.data_ptr<scalar_t>();
+    scalar_t* s2p = s2.data_ptr<scalar_t>();
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      std::vector<T> gr(L), gi(L);
+      for (int64_t b = b0; b < b1; ++b) {
+        split(gp + b * L, L, gr.data(), gi.data());
+        const auto* wb = wp + (b % Bw) * N;
+        if (conj) bwd_row<T, true>(gr.data(), gi.data(), wb, zr.data(), zi.data(), N, L, s1p + b * N, s2p + b * N);
+        else bwd_row<T, false>(gr.data(), gi.data(), wb, zr.data(), zi.data(), N, L, s1p + b * N, s2p + b * N);
+      }
+    });
+  });
+  return {s1, s2};
+}
+
+TORCH_LIBRARY_FRAGMENT(ssm, m) {
+  m.def("cauchy_fwd(Tensor v, Tensor z, Tensor w, bool conj, int power) -> Tensor");
+  m.def("cauchy_bwd(Tensor g, Tensor z, Tensor w, bool conj) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(ssm, CPU, m) {
+  m.impl("cauchy_fwd", &cauchy_fwd_cpu);
+  m.impl("cauchy_bwd", &cauchy_bwd_cpu);
+}
+
+}  // namespace ssm

@@ -1,0 +1,23 @@
+// Shared declarations and checks for the Cauchy / Vandermonde ops (CPU and CUDA implementations).
+#pragma once
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <tuple>
+
+namespace ssm {
+
+// Rows of a (B, K) complex tensor; every op works on 2-D contiguous inputs prepared by ssm/kernels/ext.py.
+inline void check_rows(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.dim() == 2, name, " must be 2-D (rows, K), got ", t.dim(), "-D");
+  TORCH_CHECK(t.is_complex(), name, " must be complex, got ", t.scalar_type());
+}
+
+inline void check_same(const at::Tensor& a, const at::Tensor& b, const char* na, const char* nb) {
+  TORCH_CHECK(a.scalar_type() == b.scalar_type(), na, " and ", nb, " must have the same dtype, got ",
+              a.scalar_type(), " and ", b.scalar_type());
+  TORCH_CHECK(a.device() == b.device(), na, " and ", nb, " must be on the same device");
+}
+
+
+}  // namespace ssm

@@ -123,7 +123,7 @@ class LinearScan(torch.autograd.Function):
     def backward(ctx, g):  # type: ignore[override]
         a, h, h0 = ctx.saved_tensors
         rev, impl = ctx.reverse, ctx.impl
-        ac = a.conj()
+        ac = a.conj().resolve_conj()  # kernels read raw memory: no lazy conjugate views
         tv = a.shape[-2] != 1
         if tv:  # the adjoint uses a_{l+1} (forward) or a_{l-1} (reverse) at position l
             one = torch.ones_like(ac[..., :1, :])

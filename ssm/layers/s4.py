@@ -5,6 +5,10 @@ states stored (M = N/2), bilinear discretization Abar = A1 A0 with A0 = 2/dt + A
 Bbar = 2 A1 B. The learned output weights are Ct = C (I - Abar^l_kernel) (they absorb the truncation of
 the generating function); the kernel is K[l] = C Abar^l Bbar for l < l_kernel, computed from the
 generating function at the roots of unity (REFERENCE.md section 3) and an inverse FFT.
+
+discretization="zoh" is also offered, exactly but densely: exp(dt (Lambda - P P*)) is not DPLR, so its
+kernel comes from Krylov powers of the dense N x N Abar (O(H N^2 L)) and its step is a dense O(N^2)
+product: a reference for comparisons, not the fast path.
 """
 from __future__ import annotations
 
@@ -42,9 +46,7 @@ class S4(ConvSSM):
                  activation: Optional[str] = "gelu", dropout: float = 0.0, output: str = "glu",
                  lr: Optional[float] = 1e-3, tie_dropout: bool = True, backend: Optional[str] = None):
         super().__init__(d_model, d_state, bidirectional, activation, dropout, output, tie_dropout, backend, pairs=True)
-        if discretization != "bilinear":
-            raise ValueError("discretization must be 'bilinear' for S4 (the ZOH of a DPLR matrix is dense, so it has "
-                             f"no Cauchy kernel nor O(N) step; use S4D for ZOH), got {discretization!r}")
+        check_choice("discretization", discretization, ("bilinear", "zoh"))
         check_choice("dt_transform", dt_transform, DT_TRANSFORMS)
         check_choice("real_transform", real_transform, REAL_TRANSFORMS)
         n_ssm = d_model if n_ssm is None else n_ssm
@@ -67,7 +69,7 @@ class S4(ConvSSM):
         C = torch.randn(self.n_directions, d_model, M, dtype=torch.complex64)
         self.C = nn.Parameter(torch.view_as_real(C).clone())  # Ct = C (I - Abar^l_kernel)
         self.register_buffer("l_kernel", torch.tensor(l_max))
-        self._cache: Tuple[Optional[tuple], Optional[torch.Tensor]] = (None, None)
+        self._cache: Tuple[Optional[tuple], Optional[tuple]] = (None, None)
 
     # --- parameters -----------------------------------------------------------------------------
     def ssm_params(self, rate: float = 1.0) -> Params:
@@ -91,25 +93,38 @@ class S4(ConvSSM):
     def dense(self, rate: float = 1.0, p: Optional[Params] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Abar (H, N, N), Bbar (H, N), C (C, H, N) of the discrete SSM at `rate` (full complex states)."""
         p = p or self.ssm_params(rate)
+        Abar, Bbar = self._discrete_dense(p)
+        eye = torch.eye(Abar.shape[-1], dtype=Abar.dtype, device=Abar.device)
+        AL = torch.linalg.matrix_power(Abar, self.kernel_length(1, rate))
+        C = torch.linalg.solve(eye - AL, full(p["Ct"]).unsqueeze(-2), left=False).squeeze(-2)
+        return Abar, Bbar, C
+
+    def _discrete_dense(self, p: Params) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Abar (H, N, N), Bbar (H, N) by the layer's discretization of A = Lambda - P P* (full states)."""
         dt = p["dt"].unsqueeze(-1)
         Pf = full(p["P"])
         A = torch.diag_embed(full(p["Lambda"])) - torch.einsum("rhn,rhm->hnm", Pf, Pf.conj())
         eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+        if self.discretization == "zoh":
+            Abar = torch.linalg.matrix_exp(dt * A)
+            return Abar, torch.linalg.solve(A, ((Abar - eye) @ full(p["B"]).unsqueeze(-1))).squeeze(-1)
         Abar = torch.linalg.solve(eye - dt / 2 * A, eye + dt / 2 * A)
-        Bbar = torch.linalg.solve(eye - dt / 2 * A, dt[..., 0] * full(p["B"]))
-        AL = torch.linalg.matrix_power(Abar, self.kernel_length(1, rate))
-        C = torch.linalg.solve(eye - AL, full(p["Ct"]).unsqueeze(-2), left=False).squeeze(-2)
-        return Abar, Bbar, C
+        return Abar, torch.linalg.solve(eye - dt / 2 * A, dt[..., 0] * full(p["B"]))
+
+    @staticmethod
+    def _krylov(Abar: torch.Tensor, b: torch.Tensor, L: int) -> torch.Tensor:
+        """[b, Abar b, ..., Abar^(L-1) b] by doubling: Abar (H, N, N), b (..., H, N) -> (..., H, N, L)."""
+        K, P = b.unsqueeze(-1), Abar
+        while K.shape[-1] < L:
+            K = torch.cat([K, P @ K], dim=-1)
+            P = P @ P
+        return K[..., :L]
 
     @torch.no_grad()
     def double_length(self) -> None:
         """Double l_kernel keeping the SSM: Ct <- Ct (I + Abar^l_kernel) (at rate 1)."""
         p = self.ssm_params()
-        dt = p["dt"].unsqueeze(-1)
-        Pf = full(p["P"])
-        A = torch.diag_embed(full(p["Lambda"])) - torch.einsum("rhn,rhm->hnm", Pf, Pf.conj())
-        eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
-        AL = torch.linalg.matrix_power(torch.linalg.solve(eye - dt / 2 * A, eye + dt / 2 * A), int(self.l_kernel))
+        AL = torch.linalg.matrix_power(self._discrete_dense(p)[0], int(self.l_kernel))
         Ct = full(p["Ct"])
         Ct = Ct + torch.einsum("chn,hnm->chm", Ct, AL)
         self.C.copy_(torch.view_as_real(Ct[..., : Ct.shape[-1] // 2]))
@@ -144,6 +159,9 @@ class S4(ConvSSM):
         with torch.autocast(device_type=self.D.device.type, enabled=False):
             Lk = self.kernel_length(L, rate)
             p = self.ssm_params(rate)
+            if self.discretization == "zoh":
+                Abar, Bbar, C = self.dense(rate, p)
+                return torch.einsum("chn,hnl->chl", C, self._krylov(Abar, Bbar, L)).real
             return self._generating(p["B"].unsqueeze(0), p["Ct"], Lk, p)[:, 0, :, :L]
 
     # --- recurrence: O(N r) per step via the DPLR form ---------------------------------------------
@@ -171,6 +189,10 @@ class S4(ConvSSM):
     def _zero_input(self, state: torch.Tensor, L: int, rate: float) -> torch.Tensor:
         """y_l = C Abar^(l+1) x: the state enters the B slot as A0 x / 2 (Abar x = 2 A1 (A0 x / 2))."""
         p = self.ssm_params(rate)
+        if self.discretization == "zoh":
+            Abar, _, C = self.dense(rate, p)
+            x = torch.einsum("hnm,bhm->bhn", Abar, full(state.to(Abar.dtype)))
+            return torch.einsum("hn,bhnl->bhl", C[0], self._krylov(Abar, x, L)).real
         b = self._A0(state.to(p["Lambda"].dtype), p) / 2
         return self._generating(b, p["Ct"][:1], self.kernel_length(L, rate), p)[0, :, :, :L]
 
@@ -179,28 +201,37 @@ class S4(ConvSSM):
         p = self.ssm_params(rate)
         x = torch.zeros(self._state_shape(u.shape[0]), dtype=p["Lambda"].dtype, device=u.device)
         x = x if state is None else state.to(x.dtype)
+        if self.discretization == "zoh":  # sum_m Abar^m Bbar u_(L-1-m) + Abar^L x
+            Abar, Bbar = self._discrete_dense(p)
+            L, M = u.shape[-1], x.shape[-1]
+            s = torch.einsum("hnl,bhl->bhn", self._krylov(Abar, Bbar, L), u.flip(-1).to(Abar.dtype))
+            return s[..., :M] + torch.einsum("hnm,bhm->bhn", torch.linalg.matrix_power(Abar, L), full(x))[..., :M]
         for l in range(u.shape[-1]):
             x = self._advance(x, u[..., l], p)
         return x
 
-    def _output_C(self, rate: float, p: Params) -> torch.Tensor:
-        """C (H, M) of the recurrence (undoing the truncation in Ct); cached while the parameters are unchanged."""
+    def _step_setup(self, rate: float, p: Params) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """dense(rate): C undoes the truncation in Ct; cached while the parameters are unchanged (no grad)."""
         key = (rate, int(self.l_kernel), p["dt"].dtype, str(p["dt"].device),
                tuple(t._version for t in (self.inv_dt, self.A_real, self.A_imag, self.P, self.B, self.C)))
-        if torch.is_grad_enabled() or self._cache[0] != key:
-            C = self.dense(rate, p)[2][0, :, : self.d_state // 2]
-            if torch.is_grad_enabled():
-                return C
-            self._cache = (key, C)
+        if torch.is_grad_enabled():
+            return self.dense(rate, p)
+        if self._cache[0] != key:
+            self._cache = (key, self.dense(rate, p))
         return self._cache[1]
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor, rate: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
-        """x_t: (B, H), state: (B, H, N/2) -> y_t: (B, H), next state; O(H N r) per step (dense setup cached)."""
+        """x_t: (B, H), state: (B, H, N/2) -> y_t: (B, H), next state; O(H N r) per step (ZOH: dense O(H N^2))."""
         self._check_step(x_t, state, rate)
         p = self.ssm_params(rate)
         u = x_t.to(p["dt"].dtype)
-        x = self._advance(state.to(p["Lambda"].dtype), u, p)
-        y = 2 * (self._output_C(rate, p) * x).sum(-1).real + self.D.to(u.dtype) * u
+        Abar, Bbar, C = self._step_setup(rate, p)
+        M = self.d_state // 2
+        if self.discretization == "zoh":
+            x = (torch.einsum("hnm,bhm->bhn", Abar, full(state.to(Abar.dtype))) + Bbar * u.unsqueeze(-1))[..., :M]
+        else:
+            x = self._advance(state.to(p["Lambda"].dtype), u, p)
+        y = 2 * (C[0, :, :M] * x).sum(-1).real + self.D.to(u.dtype) * u
         return self.output(y.to(x_t.dtype)), x
 
     def extra_repr(self) -> str:

@@ -54,7 +54,8 @@ def _probe(op: str, name: str, dev: torch.device) -> Tuple[str, Optional[str]]:
     if dev.type not in b.devices:
         return UNSUPPORTED, f"{name} runs on {'/'.join(b.devices)} tensors only, not {dev.type}"
     try:
-        b.probe(dev)
+        with torch.enable_grad():  # probes run backward: the first call may come under torch.no_grad()
+            b.probe(dev)
         return OK, None
     except ImportError as e:  # the package / library is absent
         return NOT_INSTALLED, str(e).strip() or type(e).__name__

@@ -212,10 +212,13 @@ class CfC(SequenceLayer):
         gl = self.lstm_ih(x) if self.mixed_memory else None
         w_rec = [cell.w_rec() for cell in self.cells]
         outs: List[torch.Tensor] = []
+        # unbind once: indexing [:, t] inside the loop costs a full-size zero fill per step in backward
+        u0s, gls = u0.unbind(1), (gl.unbind(1) if gl is not None else None)
+        tss = ts.unbind(1) if ts is not None else None
         for t in range(L):
-            if gl is not None:
-                h, c = lstm_pointwise(gl[:, t] + self.lstm_hh(h), c, 1.0)
-            h, y = self._step_layers(u0[:, t], h, 1.0 if ts is None else ts[:, t], w_rec)
+            if gls is not None:
+                h, c = lstm_pointwise(gls[t] + self.lstm_hh(h), c, 1.0)
+            h, y = self._step_layers(u0s[t], h, 1.0 if tss is None else tss[t], w_rec)
             outs.append(y)
         y = self.readout(torch.stack(outs, 1))
         return y, ((h, c) if self.mixed_memory else h) if return_state else None

@@ -127,8 +127,7 @@ def gru_scan(gi: torch.Tensor, h: torch.Tensor, P1: torch.Tensor, Q1: Optional[t
     """
     n = h.shape[1]
     outs: List[torch.Tensor] = []
-    for t in range(gi.shape[0]):
-        g = gi[t]
+    for g in gi.unbind(0):  # unbind: one backward for all steps (indexing gi[t] costs O(L) each in backward)
         gh = _rec(h, P1, Q1, D1)
         if P2 is None:
             gh = gh + bh
@@ -148,8 +147,8 @@ def lstm_scan(gi: torch.Tensor, h: torch.Tensor, c: torch.Tensor, P: torch.Tenso
               D: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """LSTM over gi: (L, B, 4n) input pre-activations (both biases folded in), (h, c): (B, n) -> (L, B, n), h, c."""
     outs: List[torch.Tensor] = []
-    for t in range(gi.shape[0]):
-        h, c = lstm_pointwise(gi[t] + _rec(h, P, Q, D), c)
+    for g in gi.unbind(0):
+        h, c = lstm_pointwise(g + _rec(h, P, Q, D), c)
         outs.append(h)
     return torch.stack(outs), h, c
 

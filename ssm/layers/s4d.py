@@ -1,59 +1,116 @@
-"""S4D: diagonal state-space layer with its kernel by Vandermonde (Gu et al. 2022)."""
+"""Diagonal SSM layers: S4D (Gu et al. 2022), DSS (Gupta et al. 2022) and S4-PTD (Yu et al. 2024).
+
+All three are `DiagonalSSM`s (kernel by Vandermonde, O(N) step, exact state passing); they differ
+only in the initialisation of (Lambda, B, C) and, for DSS, in how C absorbs the discretization.
+"""
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import torch
 
-from .common import log_dt_init, register_ssm_param
-from .diagonal import DiagonalSSM
+from .. import hippo
+from .diagonal import DiagonalSSM, check_choice, discretize_diag
 
-
-def s4d_lambda(init: str, N: int) -> torch.Tensor:
-    """Diagonal init of N/2 eigenvalues (one per conjugate pair): "lin" or "inv" -> (N/2,) complex128."""
-    n = torch.arange(N // 2, dtype=torch.float64)
-    if init == "lin":
-        imag = math.pi * n
-    elif init == "inv":
-        imag = (N / math.pi) * (N / (2 * n + 1) - 1)
-    else:
-        raise ValueError(f"init must be one of ['lin', 'inv'], got {init!r}")
-    return torch.complex(torch.full_like(n, -0.5), imag)
+S4D_INITS = ("legs", "inv", "lin", "real")
+DSS_VARIANTS = ("exp", "softmax")
 
 
 class S4D(DiagonalSSM):
-    """S4D layer: x (B, L, H) -> (y (B, L, H), state (B, H, N/2)); ZOH or bilinear, S4D-Lin/Inv init."""
+    """S4D layer: x (B, L, H) -> (y (B, L, H), state (B, H, N/2)); inits legs/inv/lin/real, ZOH or bilinear."""
 
     def __init__(self, d_model: int, d_state: int = 64, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 init: str = "lin", discretization: str = "zoh", bidirectional: bool = False,
+                 init: str = "legs", discretization: str = "zoh", real_transform: str = "exp",
+                 dt_transform: str = "exp", fold_B: bool = False, bidirectional: bool = False,
                  activation: Optional[str] = "gelu", dropout: float = 0.0, output: str = "glu",
                  lr: Optional[float] = 1e-3, tie_dropout: bool = True, backend: Optional[str] = None):
-        super().__init__(d_model, d_state, bidirectional, activation, dropout, output, tie_dropout, backend)
-        if d_state % 2:
-            raise ValueError(f"d_state must be even (conjugate pairs are stored once), got {d_state}")
-        if discretization not in ("zoh", "bilinear"):
-            raise ValueError(f"discretization must be 'zoh' or 'bilinear', got {discretization!r}")
-        self.discretization = discretization
-        H, N2 = d_model, d_state // 2
-        lam = s4d_lambda(init, d_state).to(torch.complex64).expand(H, N2)
-        register_ssm_param(self, "log_dt", log_dt_init(H, dt_min, dt_max), lr)
-        register_ssm_param(self, "log_A_real", torch.log(-lam.real).clone(), lr)
-        register_ssm_param(self, "A_imag", lam.imag.clone(), lr)
-        register_ssm_param(self, "B", torch.view_as_real(torch.ones(H, N2, dtype=torch.cfloat)).clone(), lr)
-        C = torch.randn(self.n_directions, H, N2, dtype=torch.cfloat)
-        self.C = torch.nn.Parameter(torch.view_as_real(C).clone())
+        super().__init__(d_model, d_state, bidirectional, activation, dropout, output, tie_dropout, backend, pairs=True)
+        check_choice("init", init, S4D_INITS)
+        self.init = init
+        lam, B = hippo.diag_init(init, d_state)  # (N/2,) complex128 each
+        H, M = d_model, d_state // 2
+        C = torch.randn(self.n_directions, H, M, dtype=torch.complex128)
+        Bh = B.expand(H, M)
+        if fold_B:
+            C, Bh = C * Bh, None
+        self.register_diagonal(lam.expand(H, M), Bh, C, dt_min, dt_max, lr, real_transform, dt_transform,
+                               discretization)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, init={self.init!r}, discretization={self.discretization!r}"
+
+
+class DSS(DiagonalSSM):
+    """DSS layer: diagonal-LegS Lambda, C and B folded into W; "exp" or "softmax" kernel normalisation.
+
+    exp:     K[l] = 2 Re sum_n W_n (exp(dt Lambda_n) - 1) / Lambda_n exp(l dt Lambda_n), Re(Lambda) < 0.
+    softmax: K[l] = 2 Re sum_n W_n / Lambda_n softmax_l(l dt Lambda_n), normalised over `l_max` steps
+             (at rate 1), Re(Lambda) free. With the normalisation length fixed the layer stays an exact
+             linear recurrence, so `step` and state passing agree with the convolution at any length.
+    """
+
+    def __init__(self, d_model: int, d_state: int = 64, variant: str = "softmax", l_max: int = 1024,
+                 dt_min: float = 1e-3, dt_max: float = 1e-1, real_transform: Optional[str] = None,
+                 bidirectional: bool = False, activation: Optional[str] = "gelu", dropout: float = 0.0,
+                 output: str = "glu", lr: Optional[float] = 1e-3, tie_dropout: bool = True,
+                 backend: Optional[str] = None):
+        super().__init__(d_model, d_state, bidirectional, activation, dropout, output, tie_dropout, backend, pairs=True)
+        check_choice("variant", variant, DSS_VARIANTS)
+        if not isinstance(l_max, int) or l_max < 1:
+            raise ValueError(f"l_max must be a positive int, got {l_max!r}")
+        self.variant, self.l_max = variant, l_max
+        lam, B = hippo.diag_init("dss", d_state)
+        H, M = d_model, d_state // 2
+        W = torch.randn(self.n_directions, H, M, dtype=torch.complex128) * B
+        transform = real_transform or ("exp" if variant == "exp" else "none")
+        self.register_diagonal(lam.expand(H, M), None, W, dt_min, dt_max, lr, transform, "exp", "zoh")
 
     def discretize(self, rate: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> dA (H, N/2), dB (H, N/2), dC (C, H, N/2) complex."""
-        dt = torch.exp(self.log_dt).unsqueeze(-1) * rate  # (H, 1)
-        A = torch.complex(-torch.exp(self.log_A_real), self.A_imag)
-        B, C = torch.view_as_complex(self.B), torch.view_as_complex(self.C)
-        dtA = dt * A
-        if self.discretization == "zoh":
-            dA = torch.exp(dtA)
-            dB = B * (dA - 1.0) / A
-        else:
-            dA = (1.0 + dtA / 2) / (1.0 - dtA / 2)
-            dB = B * dt / (1.0 - dtA / 2)
-        return dA, dB, C
+        """-> dA = exp(dt Lambda) (H, M), dB = 1 (H, M), dC = W * normalisation (C, H, M)."""
+        A, dt = self.Lambda(), self.dt(rate)
+        dA, dB = discretize_diag(A, torch.ones_like(A), dt, "zoh")  # dB = (exp(dt A) - 1) / A
+        if self.variant == "softmax":  # 1 / (A sum_{l < l_max} exp(l dt A))
+            dB = _inv_geometric_sum(dt * A, self.l_max / rate) / A
+        return dA, torch.ones_like(dA), torch.view_as_complex(self.C) * dB
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, variant={self.variant!r}, l_max={self.l_max}"
+
+
+def _inv_geometric_sum(x: torch.Tensor, L: float) -> torch.Tensor:
+    """(exp(x) - 1) / (exp(L x) - 1) = 1 / sum_{l<L} exp(l x), stable for either sign of Re(x)."""
+    pos = x.real > 0
+    y = torch.where(pos, -x, x)  # for Re(x) > 0 use exp(-(L-1) x) (exp(-x) - 1) / (exp(-L x) - 1)
+    den = torch.expm1(y * L)
+    r = torch.expm1(y) * den.conj() / (den.abs() ** 2 + 1e-12)
+    return torch.where(pos, r * torch.exp(-(L - 1) * x), r)
+
+
+class S4PTD(DiagonalSSM):
+    """S4-PTD layer: the S4D kernel (ZOH) with the perturb-then-diagonalize init of HiPPO (all N states kept).
+
+    Lambda (N,) = eig(A_H + E) is shared by all channels with Re(Lambda) kept negative; Bt = V^-1 B_H
+    is folded into Ct = C V, so the learned output weights are W = Ct * Bt of shape (C, H, N).
+    """
+
+    conj = False
+
+    def __init__(self, d_model: int, d_state: int = 64, measure: str = "legs", dt_min: float = 1e-3,
+                 dt_max: float = 1e-1, discretization: str = "zoh", real_transform: str = "exp",
+                 dt_transform: str = "exp", bidirectional: bool = False, activation: Optional[str] = "gelu",
+                 dropout: float = 0.0, output: str = "glu", lr: Optional[float] = 1e-3, tie_dropout: bool = True,
+                 backend: Optional[str] = None):
+        super().__init__(d_model, d_state, bidirectional, activation, dropout, output, tie_dropout, backend)
+        if real_transform == "none":
+            raise ValueError("real_transform must keep Re(Lambda) negative for S4-PTD (exp, relu, softplus), got 'none'")
+        init = hippo.ptd(measure, d_state)
+        _, B = hippo.transition(measure, d_state)
+        Bt = init.V_inv.to(torch.complex128) @ B.reshape(-1).to(torch.complex128)  # (N,)
+        C = torch.randn(self.n_directions, d_model, d_state, dtype=torch.float64).to(torch.complex128)
+        W = (C @ init.V.to(torch.complex128)) * Bt
+        self.measure = measure
+        self.register_diagonal(init.Lambda.reshape(1, -1).to(torch.complex128), None, W, dt_min, dt_max, lr,
+                               real_transform, dt_transform, discretization)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, measure={self.measure!r}, discretization={self.discretization!r}"

@@ -202,15 +202,15 @@ def test_long_sequence_finite_fp32_with_grads():
 
 
 def test_gradcheck_kernel():
-    layer = make(backend="torch", rank=2, l_max=16)
+    layer = make(backend="torch", rank=2, l_max=8)
     names = ["inv_dt", "A_real", "A_imag", "P", "B", "C"]
 
     def f(*params):
         for n, p in zip(names, params):
             setattr(layer, n, p)
-        return layer.kernel(16)
+        return layer.kernel(8)
 
     params = [getattr(layer, n).detach().clone().requires_grad_() for n in names]
     for n in names:
         delattr(layer, n)
-    assert torch.autograd.gradcheck(f, params)
+    assert torch.autograd.gradcheck(f, params, fast_mode=True)

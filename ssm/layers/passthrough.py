@@ -98,7 +98,7 @@ class GateMatrices(nn.Module):
         cost = d * self.m + k * self.n * d if self.tie_right else k * d * self.m + k * self.n * k * d
         return 2 * cost < k * self.n * self.m
 
-    def apply(self, h: torch.Tensor, gates: Optional[slice] = None) -> torch.Tensor:  # type: ignore[override]
+    def matvec(self, h: torch.Tensor, gates: Optional[slice] = None) -> torch.Tensor:
         """h: (..., m) -> W h: (..., k n)."""
         return _rec(h, *self.factors(gates))
 
@@ -191,7 +191,7 @@ class PassthroughLayer(nn.Module):
 
     def input_projection(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., n_in) -> U x + b_ih: (..., G n)."""
-        return self.w_ih.apply(x) + self.b_ih
+        return self.w_ih.matvec(x) + self.b_ih
 
 
 class _PassthroughRNN(SequenceLayer):

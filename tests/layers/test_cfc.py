@@ -203,3 +203,12 @@ def test_bad_arguments_raise_value_error():
         layer(x, (torch.zeros(B, 5), torch.zeros(B, 4)))
     with pytest.raises(ValueError, match="ts must be"):
         layer.step(x[:, 0], layer.default_state(B), ts=torch.ones(B + 1))
+
+
+def test_inside_the_residual_backbone_with_a_wiring_config():
+    from ssm.models import SequenceModel
+
+    model = SequenceModel(d_input=3, d_output=2, d_model=8, n_layers=2, layer="cfc",
+                          layer_kwargs={"units": 12, "wiring": {"name": "autoncp", "output_size": 4}})
+    assert model(torch.randn(B, L, 3)).shape == (B, 2)
+    assert model.blocks[0].layer.output_size == 4 and model.blocks[0].layer.readout.out_features == 8

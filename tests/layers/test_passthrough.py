@@ -181,6 +181,16 @@ def test_registry_names_and_residual_width():
     x = torch.randn(B, L, H)
     assert gru(x)[0].shape == (B, L, H) and lstm(x)[0].shape == (B, L, H)
     assert lstm.rank == H  # default rank min(24, hidden_size)
+    gru.apply(lambda m: None)  # nn.Module.apply is not shadowed
+
+
+@pytest.mark.parametrize("name", ["lowrank-gru", "lowrank-lstm"])
+def test_inside_the_residual_backbone(name):
+    from ssm.models import SequenceModel
+
+    model = SequenceModel(d_input=3, d_output=2, d_model=8, n_layers=2, layer=name,
+                          layer_kwargs={"rank": 2, "num_layers": 2, "dropout": 0.1})
+    assert model(torch.randn(B, L, 3)).shape == (B, 2)
 
 
 def test_bad_arguments_raise_value_error():

@@ -34,7 +34,7 @@ def check_close(out: torch.Tensor, ref: torch.Tensor, what: str, tol: float = 1e
 
 
 def probe_op(fast: Callable, ref: Callable, make_inputs: Callable[[torch.device], tuple], op: str) -> Callable:
-    """A probe that runs a tiny complex64 case forward and backward on `device` and compares with `ref`."""
+    """A probe that runs a tiny complex128 case forward and backward on `device` and compares with `ref`."""
 
     def probe(device: torch.device) -> None:
         args = make_inputs(torch.device(device))

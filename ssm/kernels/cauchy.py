@@ -45,9 +45,9 @@ def apply(impl, v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conj: bool = 
 
 def _inputs(device: torch.device) -> tuple:
     gen = torch.Generator().manual_seed(0)
-    c = lambda *s: torch.complex(torch.randn(*s, generator=gen), torch.randn(*s, generator=gen)).to(device)  # noqa: E731
+    c = lambda *s: torch.complex(*(torch.randn(*s, generator=gen, dtype=torch.float64) for _ in "ri")).to(device)  # noqa: E731
     w = c(3, 4) - 2.0
-    return c(2, 3, 4), 1j * torch.linspace(-2, 2, 5).to(device) + 0.1, w, True
+    return c(2, 3, 4), (1j * torch.linspace(-2, 2, 5, dtype=torch.float64) + 0.1).to(device), w, True
 
 
 def _backend(name: str, load: Callable, priority: dict, devices=("cpu", "cuda"), hint: str = "",

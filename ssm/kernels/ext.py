@@ -14,8 +14,10 @@ _OPS = ("cauchy_fwd", "cauchy_bwd", "vandermonde_fwd", "vandermonde_bwd")
 
 def load(device: torch.device = torch.device("cpu")):
     """Import ssm._C and check that it has our ops (and CUDA kernels when `device` is a GPU); returns this module."""
+    import importlib
+
     try:
-        from .. import _C
+        _C = importlib.import_module(__name__.rsplit(".", 2)[0] + "._C")
     except ImportError as e:
         raise BackendNotInstalled(f"the compiled extension ssm._C is not built ({e})") from e
     missing = [op for op in _OPS if not hasattr(torch.ops.ssm, op)]

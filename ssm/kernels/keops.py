@@ -34,7 +34,7 @@ def _genred(formula: str, aliases: Tuple[str, ...]):
 
 
 def _r(t: torch.Tensor) -> torch.Tensor:
-    return torch.view_as_real(t.contiguous())
+    return torch.view_as_real(t.resolve_conj().contiguous())
 
 
 def _c(t: torch.Tensor) -> torch.Tensor:

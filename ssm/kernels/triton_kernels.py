@@ -130,7 +130,8 @@ if triton is not None:
         th = lf * t
         th = (th - TWO_PI * tl.floor(th / TWO_PI + 0.5)).to(like.dtype)
         mag = tl.exp(m)
-        return mag * tl.cos(th), mag * tl.sin(th)
+        first = l == 0  # x^0 = 1, also for x = 0 where l * log|x| is NaN
+        return tl.where(first, 1.0, mag * tl.cos(th)), tl.where(first, 0.0, mag * tl.sin(th))
 
     @triton.jit
     def _vdm_fwd_kernel(v_ptr, lx_ptr, out_ptr, N, L, Rx, BN: tl.constexpr, BL: tl.constexpr):
@@ -188,7 +189,7 @@ if triton is not None:
 
 
 def _r(t: torch.Tensor) -> torch.Tensor:
-    return torch.view_as_real(t.contiguous())
+    return torch.view_as_real(t.resolve_conj().contiguous())
 
 
 def cauchy_fwd(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conj: bool, power: int) -> torch.Tensor:

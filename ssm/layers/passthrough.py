@@ -2,7 +2,7 @@
 
 Every gate g has an input matrix U_g (n x n_in) and a recurrent matrix W_g (n x n) in one of three forms:
     "full":          W_g                      (n^2 parameters)
-    "lowrank":       W_g = L_g R_g             (L_g: n x d, R_g: d x n; 2 n d, or n d per gate + d n shared if tie_right)
+    "lowrank":       W_g = L_g R_g             (L_g: n x d, R_g: d x n; 2 n d, or n d + d n shared if tie_right)
     "lowrank_diag":  W_g = L_g R_g + diag(D_g)  (+ n)
 Gate order and the two bias vectors follow torch.nn.GRU ([r, z, c]) and torch.nn.LSTM ([i, f, g, o]), so with
 parametrization="full" the layers compute exactly what torch computes from the same weights. The input projections
@@ -73,7 +73,8 @@ class GateMatrices(nn.Module):
             W = W + torch.diag_embed(self.D[gates])
         return W.reshape(-1, self.m)
 
-    def factors(self, gates: Optional[slice] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+    def factors(self, gates: Optional[slice] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor],
+                                                               Optional[torch.Tensor]]:
         """(P, Q, D) with W h = Q (P h) + D * h (Q, D None when absent) for the selected gates.
 
         The low-rank forms stay factored only when that costs under half the flops of the materialised matrix
@@ -267,7 +268,7 @@ class _PassthroughRNN(SequenceLayer):
         return y.squeeze(1), state
 
     def _run(self, fn, *args):
-        """Call the TorchScript loop when `script` (None: only without autograd, where it measured faster), else `fn`."""
+        """Run `fn` through TorchScript when `script` (None: only without autograd, where it measured faster)."""
         script = not torch.is_grad_enabled() if self.script is None else self.script
         return (_scripted(fn) if script else fn)(*args)
 

@@ -102,8 +102,7 @@ def _normal_eig(AN: np.ndarray, tol: float = 1e-9) -> Tuple[np.ndarray, np.ndarr
     pos = np.flatnonzero((om > 0) & ~zero)
     pos = pos[np.argsort(om[pos])]
     m = int(zero.sum())
-    _, _, vh = np.linalg.svd(S)
-    Z = vh[N - m:].T if m else np.zeros((N, 0))  # real orthonormal basis of ker S
+    Z = np.linalg.svd(S)[2][N - m:].T if m else np.zeros((N, 0))  # real orthonormal basis of ker S
     pairs = (Z[:, 0:2 * (m // 2):2] + 1j * Z[:, 1:2 * (m // 2):2]) / math.sqrt(2.0)
     first = np.concatenate([pairs, W[:, pos]], axis=1)
     w_first = np.concatenate([np.zeros(m // 2), om[pos]])

@@ -209,7 +209,7 @@ def test_ptd_decomposition(measure, N):
     np.testing.assert_allclose(np.linalg.norm(V, axis=0), 1.0, rtol=1e-12)
     k = int((Lam.imag > 1e-9).sum())
     np.testing.assert_allclose(Lam[k:2 * k], Lam[:k].conj(), atol=1e-9 * nA)
-    assert np.all(np.diff(Lam[:k].imag) >= 0)
+    assert np.all(np.diff(Lam[:k].imag) >= 0) and np.all(Lam.real < 0)  # stable, as S4-PTD requires
     assert np.linalg.norm(E, 2) <= 0.11 * nA and init.cond <= 20
 
 

@@ -170,17 +170,23 @@ class S4(ConvSSM):
         s = re_inner(p["P"].unsqueeze(1), x.unsqueeze(0))  # (r, ..., H)
         return (2 / p["dt"] + p["Lambda"]) * x - (p["P"].unsqueeze(1) * s.unsqueeze(-1)).sum(0)
 
-    def _A1(self, y: torch.Tensor, p: Params) -> torch.Tensor:
-        """(2/dt - A)^-1 y by Woodbury: D y - D P (I + Q* D P)^-1 Q* D y, D = (2/dt - Lambda)^-1."""
+    @staticmethod
+    def _woodbury(p: Params) -> Params:
+        """Add D = (2/dt - Lambda)^-1 (H, M) and G^-1 = (I + Q* D P)^-1 (H, r, r) (real) to the parameters."""
         P, D = p["P"], 1 / (2 / p["dt"] - p["Lambda"])
-        r = P.shape[0]
-        G = 2 * torch.einsum("ihm,hm,jhm->hij", P.conj(), D, P).real + torch.eye(r, dtype=p["dt"].dtype, device=D.device)
-        t = re_inner(P.unsqueeze(1), (D * y).unsqueeze(0))  # (r, ..., H)
-        s = torch.linalg.solve(G, t.movedim(0, -1).unsqueeze(-1)).squeeze(-1).movedim(-1, 0)
+        G = 2 * torch.einsum("ihm,hm,jhm->hij", P.conj(), D, P).real
+        G = G + torch.eye(P.shape[0], dtype=G.dtype, device=G.device)
+        return {**p, "D": D, "G_inv": 1 / G if P.shape[0] == 1 else torch.linalg.inv(G)}
+
+    def _A1(self, y: torch.Tensor, p: Params) -> torch.Tensor:
+        """(2/dt - A)^-1 y by Woodbury: D y - D P G^-1 Q* D y, for half states y (B, H, M) (`p` from _woodbury)."""
+        P, D = p["P"], p["D"]
+        t = re_inner(P.unsqueeze(1), (D * y).unsqueeze(0))  # (r, B, H)
+        s = torch.einsum("hij,jbh->ibh", p["G_inv"], t)
         return D * y - D * (P.unsqueeze(1) * s.unsqueeze(-1)).sum(0)
 
     def _advance(self, x: torch.Tensor, u: torch.Tensor, p: Params) -> torch.Tensor:
-        """x_l = Abar x_{l-1} + Bbar u_l = A1 (A0 x + 2 B u); x (B, H, M), u (B, H)."""
+        """x_l = Abar x_{l-1} + Bbar u_l = A1 (A0 x + 2 B u); x (B, H, M), u (B, H); `p` from _woodbury."""
         return self._A1(self._A0(x, p) + 2 * p["B"] * u.unsqueeze(-1), p)
 
     def _state_shape(self, batch_size: int) -> Tuple[int, ...]:
@@ -206,26 +212,29 @@ class S4(ConvSSM):
             L, M = u.shape[-1], x.shape[-1]
             s = torch.einsum("hnl,bhl->bhn", self._krylov(Abar, Bbar, L), u.flip(-1).to(Abar.dtype))
             return s[..., :M] + torch.einsum("hnm,bhm->bhn", torch.linalg.matrix_power(Abar, L), full(x))[..., :M]
-        for l in range(u.shape[-1]):
-            x = self._advance(x, u[..., l], p)
+        p = self._woodbury(p)
+        for u_l in u.unbind(-1):
+            x = self._advance(x, u_l, p)
         return x
 
-    def _step_setup(self, rate: float, p: Params) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """dense(rate): C undoes the truncation in Ct; cached while the parameters are unchanged (no grad)."""
-        key = (rate, int(self.l_kernel), p["dt"].dtype, str(p["dt"].device),
+    def _step_setup(self, rate: float) -> Tuple[Params, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(Woodbury parameters, dense(rate)); C undoes the truncation in Ct. Cached while the parameters are
+        unchanged and gradients are off, so a step costs O(H N r) (ZOH: O(H N^2))."""
+        key = (rate, int(self.l_kernel), self.D.dtype, str(self.D.device),
                tuple(t._version for t in (self.inv_dt, self.A_real, self.A_imag, self.P, self.B, self.C)))
-        if torch.is_grad_enabled():
-            return self.dense(rate, p)
-        if self._cache[0] != key:
-            self._cache = (key, self.dense(rate, p))
+        if torch.is_grad_enabled() or self._cache[0] != key:
+            p = self.ssm_params(rate)
+            value = (self._woodbury(p), *self.dense(rate, p))
+            if torch.is_grad_enabled():
+                return value
+            self._cache = (key, value)
         return self._cache[1]
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor, rate: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
         """x_t: (B, H), state: (B, H, N/2) -> y_t: (B, H), next state; O(H N r) per step (ZOH: dense O(H N^2))."""
         self._check_step(x_t, state, rate)
-        p = self.ssm_params(rate)
+        p, Abar, Bbar, C = self._step_setup(rate)
         u = x_t.to(p["dt"].dtype)
-        Abar, Bbar, C = self._step_setup(rate, p)
         M = self.d_state // 2
         if self.discretization == "zoh":
             x = (torch.einsum("hnm,bhm->bhn", Abar, full(state.to(Abar.dtype))) + Bbar * u.unsqueeze(-1))[..., :M]

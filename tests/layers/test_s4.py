@@ -10,13 +10,13 @@ from ssm.layers import build
 H, N, L = 3, 8, 37
 
 
-def make(dtype=torch.float64, seed=0, rank=1, **kw):
+def make(dtype=torch.float64, seed=0, random_P=False, **kw):
     torch.manual_seed(seed)
     kw = {"d_state": N, "output": "none", "activation": None, "l_max": 64, **kw}
     layer = build("s4", d_model=H, **kw).to(dtype)
-    if rank > 1:  # a random rank-r low-rank part exercises the Woodbury solve
+    if random_P:  # a random rank-r low-rank part exercises the Woodbury solve
         S, M = layer.A_real.shape
-        layer.P = torch.nn.Parameter(0.5 * torch.randn(rank, S, M, 2, dtype=dtype))
+        layer.P = torch.nn.Parameter(0.5 * torch.randn(layer.rank, S, M, 2, dtype=dtype))
     return layer
 
 
@@ -76,8 +76,9 @@ def rel(a, b):
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
-CASES = [dict(), dict(n_ssm=None), dict(n_ssm=1, rank=2), dict(discretization="zoh", rank=2),
-         dict(dt_transform="exp", real_transform="softplus"), dict(real_transform="relu", dt_min=0.05, dt_max=0.5)]
+CASES = [dict(), dict(n_ssm=None), dict(n_ssm=1, rank=2, random_P=True), dict(discretization="zoh", rank=2, random_P=True),
+         dict(dt_transform="exp", real_transform="softplus"), dict(real_transform="relu", dt_min=0.05, dt_max=0.5),
+         dict(init="legt", rank=2), dict(init="fourier", n_ssm=None), dict(init="lagt")]
 
 
 @pytest.mark.parametrize("kw", CASES, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()) or "default")
@@ -123,7 +124,7 @@ def test_conv_equals_naive_fp32():
 @pytest.mark.parametrize("rank", [1, 2])
 @pytest.mark.parametrize("disc", ["bilinear", "zoh"])
 def test_bidirectional_two_sided_kernel(rank, disc):
-    layer = make(bidirectional=True, rank=rank, discretization=disc)
+    layer = make(bidirectional=True, rank=rank, random_P=rank > 1, discretization=disc)
     x = torch.randn(2, L, H, dtype=torch.float64)
     with torch.no_grad():
         assert rel(layer(x, rate=0.5)[0], naive(layer, x, 0.5)[0]) < 1e-10
@@ -132,7 +133,7 @@ def test_bidirectional_two_sided_kernel(rank, disc):
 
 @pytest.mark.parametrize("disc", ["bilinear", "zoh"])
 def test_state_passing_across_chunks_with_output_layer(disc):
-    layer = make(output="glu", activation="gelu", rank=2, discretization=disc)
+    layer = make(output="glu", activation="gelu", rank=2, random_P=True, discretization=disc)
     x = torch.randn(2, L, H, dtype=torch.float64)
     with torch.no_grad():
         y, s = layer(x)
@@ -202,7 +203,7 @@ def test_long_sequence_finite_fp32_with_grads():
 
 
 def test_gradcheck_kernel():
-    layer = make(backend="torch", rank=2, l_max=8)
+    layer = make(backend="torch", rank=2, random_P=True, l_max=8)
     names = ["inv_dt", "A_real", "A_imag", "P", "B", "C"]
 
     def f(*params):

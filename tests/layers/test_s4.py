@@ -194,16 +194,19 @@ def test_bf16_autocast():
     assert torch.isfinite(layer.P.grad).all() and rel(y.float(), layer(x)[0]) < 0.1
 
 
-def test_long_sequence_finite_fp32_with_grads():
-    layer = build("s4", d_model=2, d_state=N, l_max=16384, dt_min=1e-4, dt_max=1e-1, bidirectional=True)
-    y, _ = layer(torch.randn(1, 16384, 2))
+@pytest.mark.parametrize("l_max,bidirectional", [(16384, True), (1024, False)])
+def test_long_sequence_finite_fp32_with_grads(l_max, bidirectional):
+    """L = 16384 in float32, directly and through four in-place doublings of l_kernel."""
+    layer = build("s4", d_model=2, d_state=N, l_max=l_max, dt_min=1e-4, dt_max=1e-1, bidirectional=bidirectional)
+    y, _ = layer(torch.randn(1, 16384, 2), return_state=False)
     y.sum().backward()
-    assert torch.isfinite(y).all()
+    assert torch.isfinite(y).all() and int(layer.l_kernel) == 16384
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None)
 
 
-def test_gradcheck_kernel():
-    layer = make(backend="torch", rank=2, random_P=True, l_max=8)
+@pytest.mark.parametrize("disc", ["bilinear", "zoh"])
+def test_gradcheck_kernel(disc):
+    layer = make(backend="torch", rank=2, random_P=True, l_max=8, discretization=disc)
     names = ["inv_dt", "A_real", "A_imag", "P", "B", "C"]
 
     def f(*params):

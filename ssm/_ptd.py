@@ -134,6 +134,9 @@ def _assemble(sec: _Secular, x: np.ndarray, U: np.ndarray, A: np.ndarray) -> Dic
 @functools.lru_cache(maxsize=64)
 def _ptd_cached(measure: str, N: int, eps: Optional[float], weight: float, seed: int) -> Dict[str, np.ndarray]:
     A, _ = _h()._transition_np(measure, N)
+    if N == 1:  # already diagonal: nothing to perturb
+        one = np.ones((1, 1), dtype=complex)
+        return dict(Lambda=A[0].astype(complex), V=one, V_inv=one.copy(), E=np.zeros((1, 1)), cond=1.0)
     Lam, P, _, U = _h()._nplr_np(measure, N)
     p = (U @ P[0]).real
     gap = np.abs(Lam[:, None] - Lam[None, :]) + np.diag(np.full(N, np.inf))
@@ -165,7 +168,7 @@ def ptd(measure: str, N: int, eps: Optional[float] = None, seed: int = 0,
     bisected), else `weight` trades ||E|| against conditioning. seed != 0 jitters the start.
     Deterministic and cached per arguments. Measures with a rank-1 NPLR form: legs, lagt, fourier (odd N)."""
     _h()._check_measure(measure)
-    _h()._check_N(N, 2)
+    _h()._check_N(N)
     if measure == "legt":
         raise ValueError("measure 'legt' has a rank-2 NPLR form; ptd supports 'legs', 'lagt', 'fourier'")
     if eps is not None and not (0 < eps < 1):

@@ -241,7 +241,12 @@ def test_ptd_errors():
     with pytest.raises(ValueError, match="eps"):
         ptd("legs", 8, eps=2.0)
     with pytest.raises(ValueError, match="N must"):
-        ptd("legs", 1)
+        ptd("legs", 0)
+
+
+def test_ptd_size_one_is_exact():
+    init = ptd("legs", 1)
+    assert init.Lambda.tolist() == [-1] and init.E.abs().max() == 0 and init.cond == 1.0
 
 
 def _check_rows(rows):

@@ -6,7 +6,8 @@ So A + E with E = U (q q^* - a b^*) U^* has eigenvalues mu, right eigenvectors U
 left eigenvectors U (conj(mu_j) - conj(Lam))^-1 b: ||E||_F and every eigenvalue condition number
 s_j = ||v_j|| ||w_j|| / |w_j^* v_j| are closed forms in mu, O(N^2) to evaluate with no eig.
 We minimise ||E||_F^2 / ||A||_2^2 + weight * mean_j s_j^2 over mu (conjugate-closed, so E is real)
-by L-BFGS (about 30-150 gradient evaluations for N = 8..256), starting from eig(A_N - q q^*/2) and scaling each mu_j by its distance to its nearest neighbour.
+by L-BFGS (about 30-150 gradient evaluations for N = 8..256), starting from eig(A_N - q q^*/2)
+and scaling each mu_j by its distance to its nearest neighbour.
 Public home: ssm.hippo."""
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def _start(AN: np.ndarray, p: np.ndarray, jitter: int):
     sig = np.concatenate([sig[:len(pairs)], sig[2 * len(pairs):]])
     if jitter:
         rng = np.random.default_rng(jitter)
-        pairs = pairs + 1e-2 * sig[:len(pairs)] * (rng.standard_normal(len(pairs)) + 1j * rng.standard_normal(len(pairs)))
+        k = len(pairs)
+        pairs = pairs + 1e-2 * sig[:k] * (rng.standard_normal(k) + 1j * rng.standard_normal(k))
         reals = reals + 1e-2 * sig[len(pairs):] * rng.standard_normal(len(reals))
     return pairs, reals, sig
 
@@ -193,7 +195,8 @@ def frequencies(N: int, *poles: np.ndarray, n: int = 4000) -> np.ndarray:
 
 
 def ptd_table(Ns: Sequence[int] = (8, 16, 32, 64, 128), measure: str = "legs") -> List[dict]:
-    """Per N: ||E||_2, ||E||/||A||, cond(V), wall and process CPU seconds of an uncached ptd, max_s |G_PTD - G_H| and |G_diag - G_H| (B = B_H/||B_H||, C = B^T)."""
+    """Rows per N: ||E||_2, ||E||/||A||, cond(V), wall/CPU seconds of an uncached ptd,
+    max_s |G_PTD - G_H| and |G_diag - G_H| (B = B_H/||B_H||, C = B^T)."""
     rows, h = [], _h()
     _ptd_cached.__wrapped__(measure, 5, None, DEFAULT_WEIGHT, 0)  # warm up (lazy imports), not timed
     for N in Ns:
@@ -221,6 +224,7 @@ def format_table(rows: List[dict]) -> str:
     head = ("| N | ||E||_2 | ||E||/||A_H|| | cond(V) | max|G_PTD-G_H| | max|G_diag-G_H| | spike at |s| "
             "| N^2/pi | max|G_H| | PTD wall s | PTD CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [f"| {r['N']} | {r['E']:.3g} | {r['relE']:.4f} | {r['cond']:.2f} | {r['err_ptd']:.2e} | "
-             f"{r['err_diag']:.3f} | {r['spike']:.1f} | {r['n2pi']:.1f} | {r['GH_max']:.2e} | {r['seconds']:.2f} | {r['cpu']:.2f} |"
+             f"{r['err_diag']:.3f} | {r['spike']:.1f} | {r['n2pi']:.1f} | {r['GH_max']:.2e} | "
+             f"{r['seconds']:.2f} | {r['cpu']:.2f} |"
              for r in rows]
     return "\n".join([head] + lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import scipy.linalg

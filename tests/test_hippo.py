@@ -194,7 +194,8 @@ def test_transfer_function_of_legs_matches_woodbury_on_nplr():
     np.testing.assert_allclose(transfer_function(A, B, B, s).numpy(), G, atol=1e-12, rtol=1e-9)
 
 
-@pytest.mark.parametrize("measure,N", [("legs", 8), ("legs", 16), ("legs", 5), ("legs", 2), ("lagt", 10), ("fourier", 9)])
+@pytest.mark.parametrize("measure,N", [("legs", 8), ("legs", 16), ("legs", 5), ("legs", 2), ("lagt", 10),
+                                       ("fourier", 9)])
 def test_ptd_decomposition(measure, N):
     init = ptd(measure, N)
     A = transition(measure, N)[0].numpy()

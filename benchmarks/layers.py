@@ -26,6 +26,8 @@ ROWS = [
     ("s4", {}),
     ("dss", {}),
     ("s4-ptd", {}),
+    ("s5", {"d_state": 256, "blocks": 8}),
+    ("s5-ptd", {"d_state": 256, "blocks": 8}),
 ]
 
 
@@ -41,7 +43,7 @@ def measure(name: str, kwargs: dict, L: int, B: int, H: int, N: int, device: str
     from ssm.layers import build
 
     torch.manual_seed(0)
-    layer = build(name, d_model=H, d_state=N, **kwargs).to(device).train()
+    layer = build(name, d_model=H, **{"d_state": N, **kwargs}).to(device).train()  # a row may set its own d_state
     x = torch.randn(B, L, H, device=device, requires_grad=True)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 

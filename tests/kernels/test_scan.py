@@ -54,6 +54,18 @@ def test_parallel_paths_every_length(chunk, L, varying):
         close(scan_parallel(a, b, h0, reverse, chunk=chunk), scan_ref(a, b, h0, reverse), torch.complex128)
 
 
+@pytest.mark.parametrize("varying", [False, True])
+def test_default_cpu_chunking_long_sequence(varying):
+    """Long sequences take the chunked path on the CPU (default_chunk > 0): still the exact recurrence."""
+    from ssm.kernels.scan_torch import default_chunk
+
+    L = 777
+    assert default_chunk(L, torch.device("cpu")) > 0
+    a, b, h0 = make(torch.complex128, (2, L, 3), None if varying else (3,), seed=1)
+    for reverse in (False, True):
+        close(scan(a, b, h0, reverse, backend="torch"), scan_ref(a, b, h0, reverse), torch.complex128)
+
+
 def test_reverse_is_flipped_forward():
     a, b, h0 = make(torch.complex128)
     flipped = scan(a.flip(-2), b.flip(-2), h0).flip(-2)

@@ -11,7 +11,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .utils import atomic_save, bit_reversal_permutation, data_dir, load_verified, split_indices, stratified_split
+from .utils import (ResumableLoader, atomic_save, bit_reversal_permutation, data_dir, load_verified, split_indices,
+                    stratified_split)
 
 IDX_FILES = {
     "train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
@@ -145,15 +146,16 @@ class MNISTDataModule(L.LightningDataModule):
             x = x[:, perm]
         return TensorDataset(x.unsqueeze(-1), y.long())
 
-    def _loader(self, ds, shuffle: bool) -> DataLoader:
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          drop_last=False, persistent_workers=self.num_workers > 0)
+    def _loader(self, ds) -> DataLoader:
+        return ResumableLoader(ds, self.batch_size, shuffle=False, seed=self.seed, num_workers=self.num_workers,
+                               persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True)
+        return ResumableLoader(self.train_set, self.batch_size, shuffle=True, seed=self.seed,
+                               num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, False)
+        return self._loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, False)
+        return self._loader(self.test_set)

@@ -72,3 +72,47 @@ def bit_reversal_permutation(n: int, size: Optional[int] = None) -> torch.Tensor
     bits = size.bit_length() - 1
     rev = torch.tensor([int(format(i, f"0{bits}b")[::-1], 2) for i in range(size)])
     return rev[rev < n]
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Shuffles with seed + epoch (Lightning calls `set_epoch`), so any epoch's order can be replayed; can start mid-way."""
+
+    def __init__(self, n: int, shuffle: bool = True, seed: int = 0):
+        self.n, self.shuffle, self.seed, self.epoch, self.start = n, shuffle, seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.start = epoch, 0
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        start, self.start = self.start, 0
+        return iter(order[start:].tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class ResumableLoader(torch.utils.data.DataLoader):
+    """A DataLoader whose position inside an epoch is saved in checkpoints (Lightning's state_dict protocol)."""
+
+    def __init__(self, dataset, batch_size: int, shuffle: bool = True, seed: int = 0, **kwargs):
+        # own generator: creating an iterator draws a worker base seed, which must not advance the global RNG
+        super().__init__(dataset, batch_size=batch_size, sampler=EpochSampler(len(dataset), shuffle, seed),
+                         generator=torch.Generator().manual_seed(seed), **kwargs)
+        self._yielded = 0
+
+    def __iter__(self):
+        self._yielded = self.sampler.start // self.batch_size
+        for batch in super().__iter__():
+            self._yielded += 1
+            yield batch
+
+    def state_dict(self) -> Dict[str, int]:
+        # batches handed out so far in this epoch (Lightning writes checkpoints after the batch's step; the resume
+        # test in tests/train/test_cli.py guards this against changes in Lightning's prefetching)
+        return {"epoch": self.sampler.epoch, "batches": self._yielded}
+
+    def load_state_dict(self, state: Dict[str, int]) -> None:
+        self.sampler.epoch, self.sampler.start = int(state["epoch"]), int(state["batches"]) * self.batch_size

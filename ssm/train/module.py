@@ -96,8 +96,9 @@ class SequenceLightningModule(L.LightningModule):
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=hp.plateau_factor,
                                                                patience=hp.plateau_patience)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss", "interval": "epoch"}}
-        total = int(self.trainer.estimated_stepping_batches)
-        sched = scheduler(opt, hp.scheduler, hp.warmup_steps, total, hp.min_lr_ratio)
+        # total steps read lazily: asking Lightning here would set the data up before a checkpoint's loader state loads
+        sched = scheduler(opt, hp.scheduler, hp.warmup_steps, lambda: self.trainer.estimated_stepping_batches,
+                          hp.min_lr_ratio)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
@@ -105,6 +106,10 @@ class SequenceLightningModule(L.LightningModule):
         checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        """Restore RNG states; take the checkpoint's float64 weights as they are (Lightning loads them before it
+        converts the module for "64-true" precision, which would round them through float32)."""
+        if {v.dtype for v in checkpoint["state_dict"].values() if v.is_floating_point()} == {torch.float64}:
+            self.double()
         if "rng_states" in checkpoint:
             torch.set_rng_state(checkpoint["rng_states"]["torch"])
 

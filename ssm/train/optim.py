@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Union
 
 import torch
 from torch import nn
@@ -31,24 +31,32 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float) -> List[Dict[
     return list(groups.values())
 
 
-def lr_lambda(kind: str, warmup_steps: int, total_steps: int, min_ratio: float = 0.0):
-    """Multiplier of the base lr at step t: linear warmup then "cosine" decay to `min_ratio`, or "constant"."""
+def lr_lambda(kind: str, warmup_steps: int, total_steps: Union[int, Callable[[], int]], min_ratio: float = 0.0):
+    """Multiplier of the base lr at step t: linear warmup, then "cosine"/"linear" decay to `min_ratio`, or "constant".
+
+    `total_steps` may be a callable, evaluated once on the first step after warmup (so that Lightning's
+    `estimated_stepping_batches` is read after a checkpoint has been restored, not before).
+    """
     if kind not in ("cosine", "constant", "linear"):
         raise ValueError(f"scheduler must be one of ['cosine', 'constant', 'linear', 'plateau'], got {kind!r}")
+
+    total: List[int] = [] if callable(total_steps) else [int(total_steps)]
 
     def f(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / max(1, warmup_steps)
-        if kind == "constant":
+        if kind == "constant" or step == warmup_steps:
             return 1.0
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if not total:
+            total.append(int(total_steps()))  # type: ignore[operator]
+        progress = min(1.0, (step - warmup_steps) / max(1, total[0] - warmup_steps))
         decay = 0.5 * (1.0 + math.cos(math.pi * progress)) if kind == "cosine" else 1.0 - progress
         return min_ratio + (1.0 - min_ratio) * decay
 
     return f
 
 
-def scheduler(optimizer: torch.optim.Optimizer, kind: str, warmup_steps: int, total_steps: int,
+def scheduler(optimizer: torch.optim.Optimizer, kind: str, warmup_steps: int, total_steps: Union[int, Callable[[], int]],
               min_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-step LambdaLR for `kind` (see `lr_lambda`)."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(kind, warmup_steps, total_steps, min_ratio))

@@ -1,0 +1,72 @@
+"""`ssm train` end to end on a tiny slice: fit + test, bad configs, resume equivalence."""
+import json
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from ssm.train.cli import _cli, train
+
+CKPT = json.dumps([{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "init_args": {"save_last": True, "every_n_train_steps": 1, "save_top_k": 0}}])
+
+
+def tiny(root, *extra):
+    return ["--trainer.default_root_dir", str(root), "--trainer.logger", "false",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--trainer.callbacks", CKPT, "--data.init_args.limit", "120", "--data.init_args.batch_size", "16",
+            "--model.d_model", "8", "--model.n_layers", "1", "--model.layer_kwargs", '{"d_state": 4}',
+            "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1", *extra]
+
+
+def test_fast_dev_run_fits_and_tests(tmp_path):
+    metrics = train(tiny(tmp_path, "--trainer.fast_dev_run", "1"))
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["test/loss"] > 0
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("--model.layer", "s6", "model.layer"),
+    ("--model.d_model", "wide", "model.d_model"),
+    ("--model.norm", "group", "model.norm"),
+])
+def test_bad_config_fails_before_training_naming_the_key(tmp_path, capsys, key, value, needle):
+    with pytest.raises(SystemExit):
+        train(tiny(tmp_path, key, value))
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "checkpoints").exists()
+
+
+class Interrupt(Callback):
+    """Stands in for a kill: stop the process's fit loop hard after `at` optimizer steps."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.at:
+            raise RuntimeError("simulated kill")
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_resume_from_last_checkpoint_matches_uninterrupted_run(tmp_path):
+    common = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "5", "--trainer.precision", "64-true",
+              "--trainer.deterministic", "true", "--seed_everything", "3", "--model.dropout", "0.1"]
+    cli = _cli(tiny(tmp_path / "a", *common))
+    cli.trainer.fit(cli.model, cli.datamodule)
+    ref = _weights(tmp_path / "a" / "checkpoints" / "last.ckpt")
+
+    cli = _cli(tiny(tmp_path / "b", *common))
+    cli.trainer.callbacks.append(Interrupt(at=7))  # mid-way through the second epoch
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        cli.trainer.fit(cli.model, cli.datamodule)
+    torch.manual_seed(12345)  # a new process would start from another RNG state
+    cli = _cli(tiny(tmp_path / "b", *common))
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path="last")
+    assert cli.trainer.global_step == 10
+    got = _weights(tmp_path / "b" / "checkpoints" / "last.ckpt")
+    assert ref.keys() == got.keys()
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=0, atol=0, msg=k)

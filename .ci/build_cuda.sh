@@ -26,9 +26,10 @@ cd "$WORK/src"
 ls ssm/_C*.so >/dev/null 2>&1 || { echo "build_cuda: FAILED (no ssm/_C*.so built, see the compiler output above)"; exit 1; }
 
 "$PY" - <<'PY'
-import importlib, sys
+import importlib, os
 import torch
 C = importlib.import_module("ssm._C")
+assert os.path.realpath(C.__file__).startswith(os.path.realpath(os.getcwd())), f"imported the wrong ssm._C: {C.__file__}"
 assert C.with_cuda == 1, "ssm._C was built without CUDA kernels"
 for op in ("cauchy_fwd", "cauchy_bwd", "vandermonde_fwd", "vandermonde_bwd"):
     assert hasattr(torch.ops.ssm, op), f"torch.ops.ssm.{op} missing"

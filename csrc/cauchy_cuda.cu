@@ -1,7 +1,8 @@
 // Cauchy kernel on CUDA: implementations of ssm::cauchy_fwd / ssm::cauchy_bwd (schemas in cauchy.cpp).
 // Complex data is read as interleaved (re, im) pairs of T = float or double.
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
@@ -141,7 +142,7 @@ at::Tensor cauchy_fwd_cuda(const at::Tensor& v_, const at::Tensor& z_, const at:
   auto out = at::empty({B, L}, v.options());
   if (B == 0 || L == 0) return out;
   const dim3 grid(unsigned((L + kThreads - 1) / kThreads), unsigned(B));
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_COMPLEX_TYPES(v.scalar_type(), "cauchy_fwd_cuda", [&] {
     using T = typename scalar_t::value_type;
     auto args = std::make_tuple(re<T>(v), re<T>(z), re<T>(w), re_mut<T>(out), N, L, Rw);
@@ -167,7 +168,7 @@ std::tuple<at::Tensor, at::Tensor> cauchy_bwd_cuda(const at::Tensor& g_, const a
   auto s1 = at::empty({B, N}, w.options()), s2 = at::empty({B, N}, w.options());
   if (B == 0 || N == 0) return {s1, s2};
   const dim3 grid(unsigned((N + kThreads - 1) / kThreads), unsigned(B));
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_COMPLEX_TYPES(w.scalar_type(), "cauchy_bwd_cuda", [&] {
     using T = typename scalar_t::value_type;
     if (conj)

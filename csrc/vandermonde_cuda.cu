@@ -2,7 +2,8 @@
 // vandermonde.cpp). x^l = exp(l log x) with the product l*log(x) formed in double and its phase reduced
 // modulo 2 pi before the exp/sincos in T, so float results keep ~1e-6 accuracy for |x| near 1 and long L.
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
@@ -140,7 +141,7 @@ at::Tensor vandermonde_fwd_cuda(const at::Tensor& v_, const at::Tensor& x_, int6
   auto out = at::empty({B, L}, v.options());
   if (B == 0) return out;
   const dim3 grid(unsigned((L + kThreads - 1) / kThreads), unsigned(B));
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_COMPLEX_TYPES(v.scalar_type(), "vandermonde_fwd_cuda", [&] {
     using T = typename scalar_t::value_type;
     fwd_kernel<T><<<grid, kThreads, 0, stream>>>(re<T>(v), lx.data_ptr<double>(), re_mut<T>(out), N, L, Rx);
@@ -158,7 +159,7 @@ std::tuple<at::Tensor, at::Tensor> vandermonde_bwd_cuda(const at::Tensor& h_, co
   auto A = at::empty({B, N}, x.options()), D = at::empty({B, N}, x.options());
   if (B == 0 || N == 0) return {A, D};
   const dim3 grid(unsigned((N + kThreads - 1) / kThreads), unsigned(B));
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_COMPLEX_TYPES(x.scalar_type(), "vandermonde_bwd_cuda", [&] {
     using T = typename scalar_t::value_type;
     bwd_kernel<T><<<grid, kThreads, 0, stream>>>(re<T>(h), re<T>(x), lx.data_ptr<double>(), re_mut<T>(A), re_mut<T>(D),

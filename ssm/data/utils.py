@@ -75,7 +75,7 @@ def bit_reversal_permutation(n: int, size: Optional[int] = None) -> torch.Tensor
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """Shuffles with seed + epoch (Lightning calls `set_epoch`), so any epoch's order can be replayed; can start mid-way."""
+    """Shuffles with seed + epoch (Lightning calls `set_epoch`), shards over distributed ranks, can start mid-way."""
 
     def __init__(self, n: int, shuffle: bool = True, seed: int = 0):
         self.n, self.shuffle, self.seed, self.epoch, self.start = n, shuffle, seed, 0, 0
@@ -87,15 +87,28 @@ class EpochSampler(torch.utils.data.Sampler):
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        rank, world = _rank_world()
+        if world > 1:  # every rank gets len(self) items, wrapping around like DistributedSampler
+            order = order.repeat(world)[: len(self) * world][rank::world]
         start, self.start = self.start, 0
         return iter(order[start:].tolist())
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // _rank_world()[1])
+
+
+def _rank_world() -> Tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 class ResumableLoader(torch.utils.data.DataLoader):
-    """A DataLoader whose position inside an epoch is saved in checkpoints (Lightning's state_dict protocol)."""
+    """A DataLoader whose position inside an epoch is saved in checkpoints (Lightning's state_dict protocol).
+
+    It shards itself over distributed ranks, so the trainer runs with `use_distributed_sampler=False`.
+    """
 
     def __init__(self, dataset, batch_size: int, shuffle: bool = True, seed: int = 0, **kwargs):
         # own generator: creating an iterator draws a worker base seed, which must not advance the global RNG

@@ -21,7 +21,8 @@ DEFAULTS: Dict[str, Any] = {
     "model.lr": 0.01,
     "model.weight_decay": 0.01,
     "model.warmup_steps": 50,
-    "trainer.max_epochs": 10,
+    "trainer.max_epochs": 6,
+    "trainer.use_distributed_sampler": False,  # the data modules' loaders shard themselves (and resume mid-epoch)
     "trainer.default_root_dir": "runs/smnist-s4d",
     "trainer.logger": [
         {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs/smnist-s4d"}},

@@ -102,17 +102,23 @@ def test_gradcheck_real_a_complex_b(backend):
     assert torch.autograd.gradcheck(lambda a, b: scan(a, b, backend=backend), (a, b))
 
 
-def test_gradient_matches_reference_autograd():
-    """The custom backward (a reverse scan) equals autograd through the sequential loop."""
-    a, b, h0 = make(torch.complex128, (2, 20, 3), (1, 1, 3))
+@pytest.mark.parametrize("backend", ["torch", pytest.param("ext", marks=BACKENDS[-1].marks)])
+@pytest.mark.parametrize("varying", [False, True])
+@pytest.mark.parametrize("needs", ["all", "b"])
+def test_gradient_matches_reference_autograd(backend, varying, needs):
+    """The custom backward (reverse scan; fused in C++ for ext) equals autograd through the sequential loop."""
+    a, b, h0 = make(torch.complex128, (2, 20, 3), None if varying else (1, 1, 3))
     grads = []
-    for backend in ("torch", "ref"):
-        ts = [t.clone().requires_grad_() for t in (a, b, h0)]
-        out = scan(*ts, backend=backend)
-        (out.real * torch.arange(20.0, dtype=torch.float64).unsqueeze(-1)).sum().backward()
+    for name in (backend, "ref"):
+        ts = [t.clone().requires_grad_(needs == "all" or i == 1) for i, t in enumerate((a, b, h0))]
+        for reverse in (False, True):
+            out = scan(*ts, reverse=reverse, backend=name)
+            (out.real * torch.arange(20.0, dtype=torch.float64).unsqueeze(-1)).sum().backward()
         grads.append([t.grad for t in ts])
     for g1, g2 in zip(*grads):
-        close(g1, g2, torch.complex128)
+        assert (g1 is None) == (g2 is None)
+        if g1 is not None:
+            close(g1, g2, torch.complex128)
 
 
 def test_bad_inputs_raise_value_error():

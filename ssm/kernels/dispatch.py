@@ -54,7 +54,8 @@ def _probe(op: str, name: str, dev: torch.device) -> Tuple[str, Optional[str]]:
     if dev.type not in b.devices:
         return UNSUPPORTED, f"{name} runs on {'/'.join(b.devices)} tensors only, not {dev.type}"
     try:
-        with torch.enable_grad():  # probes run backward: the first call may come under torch.no_grad()
+        # probes run backward: the first call may come under torch.no_grad() or torch.inference_mode()
+        with torch.inference_mode(False), torch.enable_grad():
             b.probe(dev)
         return OK, None
     except ImportError as e:  # the package / library is absent

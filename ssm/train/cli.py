@@ -10,6 +10,8 @@ from lightning.pytorch.cli import LightningCLI
 
 from .module import SequenceLightningModule
 
+ROOT = "${trainer.default_root_dir}"  # placeholder in logger/checkpoint paths, replaced by the run directory
+
 # The embedded default job: S4D on sequential MNIST (real images; the offline 5k subset unless idx files exist).
 DEFAULTS: Dict[str, Any] = {
     "seed_everything": 1,
@@ -25,12 +27,13 @@ DEFAULTS: Dict[str, Any] = {
     "trainer.use_distributed_sampler": False,  # the data modules' loaders shard themselves (and resume mid-epoch)
     "trainer.default_root_dir": "runs/smnist-s4d",
     "trainer.logger": [
-        {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs/smnist-s4d"}},
-        {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": {"save_dir": "runs/smnist-s4d"}},
+        {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": ROOT, "name": "csv"}},
+        {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": {"save_dir": ROOT, "name": "tensorboard"}},
     ],
     "trainer.callbacks": [
         {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-         "init_args": {"monitor": "val/acc", "mode": "max", "save_last": True, "filename": "best-{epoch}"}},
+         "init_args": {"dirpath": ROOT + "/checkpoints", "monitor": "val/acc", "mode": "max", "save_last": True,
+                       "filename": "best-{epoch}"}},
         {"class_path": "lightning.pytorch.callbacks.LearningRateMonitor", "init_args": {"logging_interval": "step"}},
         {"class_path": "lightning.pytorch.callbacks.RichProgressBar"},
     ],
@@ -46,6 +49,19 @@ class SSMCLI(LightningCLI):
         for key in ("d_input", "d_output", "vocab_size"):
             parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
         parser.set_defaults(DEFAULTS)
+
+    def before_instantiate_classes(self) -> None:
+        """Put loggers and checkpoints under the run directory (so `--ckpt_path last` finds the last run's file)."""
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        root = str(config.trainer.default_root_dir or ".")
+        for key in ("logger", "callbacks"):
+            items = config.trainer.get(key)
+            for item in items if isinstance(items, list) else []:
+                args = getattr(item, "init_args", None)
+                for field in ("save_dir", "dirpath"):
+                    value = args.get(field) if args is not None else None
+                    if isinstance(value, str) and value.startswith(ROOT):
+                        args[field] = root + value[len(ROOT):]
 
 
 def _cli(args: Optional[List[str]]) -> SSMCLI:
@@ -69,10 +85,12 @@ def train(args: Optional[List[str]] = None) -> Dict[str, float]:
 
 
 def _run_config(ckpt: Path) -> Optional[Path]:
-    """The config.yaml LightningCLI saved for the run that wrote `ckpt` (…/version_N/checkpoints/x.ckpt)."""
+    """The newest config.yaml LightningCLI saved in the run that wrote `ckpt` (<root>/checkpoints/x.ckpt)."""
     for parent in list(ckpt.resolve().parents)[:3]:
-        if (parent / "config.yaml").exists():
-            return parent / "config.yaml"
+        found = sorted(parent.glob("config.yaml")) + sorted(parent.glob("*/version_*/config.yaml"),
+                                                               key=lambda p: p.stat().st_mtime)
+        if found:
+            return found[-1]
     return None
 
 

@@ -38,6 +38,7 @@ class SequenceLightningModule(L.LightningModule):
         padding_idx: Optional[int] = 0,
         pool: Literal["mean", "last"] = "mean",
         task: Literal["classification", "regression"] = "classification",
+        optimizer: Literal["adamw", "adam", "rmsprop", "sgd"] = "adamw",
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         betas: Tuple[float, float] = (0.9, 0.999),
@@ -91,7 +92,7 @@ class SequenceLightningModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        opt = torch.optim.AdamW(param_groups(self.model, hp.lr, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas))
+        opt = make_optimizer(hp.optimizer, param_groups(self.model, hp.lr, hp.weight_decay), hp.lr, tuple(hp.betas))
         if hp.scheduler == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=hp.plateau_factor,
                                                                patience=hp.plateau_patience)
@@ -112,6 +113,17 @@ class SequenceLightningModule(L.LightningModule):
             self.double()
         if "rng_states" in checkpoint:
             torch.set_rng_state(checkpoint["rng_states"]["torch"])
+
+
+def make_optimizer(name: str, groups: list, lr: float, betas: Tuple[float, float]) -> torch.optim.Optimizer:
+    """AdamW (default), Adam (L2 weight decay), RMSprop (Barone's low-rank RNNs) or SGD with momentum 0.9."""
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=betas)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr)
+    return torch.optim.SGD(groups, lr=lr, momentum=0.9)
 
 
 def _metric(task: str, n_classes: int) -> torchmetrics.Metric:

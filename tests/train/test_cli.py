@@ -8,7 +8,8 @@ from lightning.pytorch.callbacks import Callback
 from ssm.train.cli import _cli, train
 
 CKPT = json.dumps([{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                    "init_args": {"save_last": True, "every_n_train_steps": 1, "save_top_k": 0}}])
+                    "init_args": {"save_last": True, "every_n_train_steps": 1, "save_top_k": 0,
+                                  "dirpath": "${trainer.default_root_dir}/checkpoints"}}])
 
 
 def tiny(root, *extra):
@@ -70,3 +71,16 @@ def test_resume_from_last_checkpoint_matches_uninterrupted_run(tmp_path):
     assert ref.keys() == got.keys()
     for k in ref:
         torch.testing.assert_close(got[k], ref[k], rtol=0, atol=0, msg=k)
+
+
+def test_eval_finds_the_run_config_and_scores_a_checkpoint(tmp_path):
+    from ssm.kernels import dispatch
+    from ssm.train.cli import evaluate
+
+    args = tiny(tmp_path, "--trainer.max_steps", "2")
+    args[args.index("--trainer.logger") + 1] = "true"  # a logger run writes the config.yaml that eval reads
+    train(args)
+    dispatch.reset_cache()  # eval's first kernel call then probes under torch.inference_mode
+    metrics = evaluate(["--ckpt", str(tmp_path / "checkpoints" / "last.ckpt"), "--trainer.limit_val_batches", "1",
+                        "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false"])
+    assert {"val/acc", "test/acc"} <= metrics.keys()

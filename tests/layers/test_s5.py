@@ -249,3 +249,14 @@ def test_bad_inputs_raise_value_error():
         S5PTD(H, d_state=P, blocks=J, conj_sym=True)
     with pytest.raises(ValueError, match="rate"):
         m(torch.randn(1, 3, H, dtype=torch.float64), rate=0.0)
+
+
+def test_groups_through_param_groups():
+    """ssm.train.param_groups turns the tags into S5's groups: BandCdecay gives B the SSM lr with weight decay."""
+    from ssm.train.optim import param_groups
+
+    m = S5(H, d_state=P, blocks=J, opt_config="BandCdecay", lr=1e-3)
+    groups = {(g["lr"], g["weight_decay"]): {id(p) for p in g["params"]} for g in param_groups(m, 4e-3, 0.05)}
+    assert groups[(1e-3, 0.0)] == {id(m.Lambda_re), id(m.Lambda_im), id(m.log_step)}
+    assert groups[(1e-3, 0.05)] == {id(m.B)}
+    assert {id(m.C), id(m.D)} <= groups[(4e-3, 0.05)]

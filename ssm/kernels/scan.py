@@ -2,9 +2,9 @@
 
 Backends (dispatch op "scan"): "ext" (compiled ssm._C, C++ on CPU / CUDA on GPU), "triton" (CUDA),
 "torch" (parallel associative scan, chunked on the CPU), "ref" (the sequential loop; only when forced,
-the oracle in tests). All are differentiable: torch/triton share an autograd.Function whose backward is
-a reverse scan; ext has a fused compiled backward (ssm::scan_bwd). keops does not fit a scan (it evaluates reductions of independent kernel terms, with no
-carried state), so there is no keops backend.
+the oracle in tests). All are differentiable: torch/triton share an autograd.Function whose backward
+is a reverse scan; ext has a fused compiled backward (ssm::scan_bwd). keops does not fit a scan (it
+evaluates reductions of independent kernel terms, with no carried state), so there is no keops backend.
 """
 from __future__ import annotations
 

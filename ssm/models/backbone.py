@@ -1,6 +1,7 @@
 """SequenceModel: encoder -> residual blocks of a registry layer -> pooling -> decoder."""
 from __future__ import annotations
 
+import inspect
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -24,12 +25,14 @@ class ResidualBlock(nn.Module):
         self.norm = SequenceNorm(d_model, norm)
         self.dropout = DropoutNd(dropout, tie=tie_dropout)
         self.prenorm, self.residual = prenorm, residual
+        self.takes_lengths = "lengths" in inspect.signature(self.layer.forward).parameters
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None, state: Any = None,
-                return_state: bool = False) -> Tuple[torch.Tensor, Any]:
-        """x: (B, L, H) -> (B, L, H), next state."""
+                return_state: bool = False, lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Any]:
+        """x: (B, L, H) -> (B, L, H), next state; `lengths` reaches layers that mask padding themselves."""
         z = self.norm(x, mask) if self.prenorm else x
-        z, state = self.layer(z, state=state, return_state=return_state)
+        extra = {"lengths": lengths} if self.takes_lengths and lengths is not None else {}
+        z, state = self.layer(z, state=state, return_state=return_state, **extra)
         z = self.dropout(z)
         z = z + x if self.residual else z
         return (z if self.prenorm else self.norm(z, mask)), state
@@ -75,7 +78,7 @@ class SequenceModel(nn.Module):
         mask = _mask(lengths, x.shape[1], x.device)
         z = self.encoder(x)
         for block in self.blocks:
-            z, _ = block(z, mask)
+            z, _ = block(z, mask, lengths=lengths)
         return self.final_norm(z, mask)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -51,8 +51,12 @@ class SSMCLI(LightningCLI):
         parser.set_defaults(DEFAULTS)
 
     def before_instantiate_classes(self) -> None:
-        """Put loggers and checkpoints under the run directory (so `--ckpt_path last` finds the last run's file)."""
+        """Put loggers and checkpoints under the run directory (so `--ckpt_path last` finds the last run's file);
+        drop the default progress bar when `--trainer.enable_progress_bar false`."""
         config = self.config.get(self.subcommand) if self.subcommand else self.config
+        if config.trainer.get("enable_progress_bar") is False and isinstance(config.trainer.get("callbacks"), list):
+            config.trainer.callbacks = [c for c in config.trainer.callbacks
+                                        if "ProgressBar" not in str(getattr(c, "class_path", ""))]
         root = str(config.trainer.default_root_dir or ".")
         for key in ("logger", "callbacks"):
             items = config.trainer.get(key)

@@ -83,3 +83,13 @@ def test_bad_arguments():
         model(encoder="embedding")
     with pytest.raises(ValueError, match="norm"):
         model(norm="group")
+
+
+def test_lengths_reach_layers_that_take_them():
+    m = model(layer="s5", layer_kwargs={"d_state": 8, "blocks": 2, "bidirectional": True}).eval()
+    x = torch.randn(2, 10, 2, dtype=torch.float64)
+    lengths = torch.tensor([6, 10])
+    y = m(x, lengths)
+    x2 = x.clone()
+    x2[0, 6:] = 100.0  # padding garbage: a bidirectional layer would see it unless it masks by lengths
+    torch.testing.assert_close(m(x2, lengths), y)

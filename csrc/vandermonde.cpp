@@ -51,7 +51,8 @@ void fwd_row(const c10::complex<T>* v, const T* tr, const T* ti, const cd* step,
     std::fill(ai, ai + kT, T(0));
     for (int64_t n = 0; n < N; ++n) {
       const cd a = anchor[n];
-      if (std::abs(a.real()) + std::abs(a.imag()) < tiny<T>()) continue;
+      anchor[n] = a * step[n];
+      if (std::abs(a.real()) + std::abs(a.imag()) < tiny<T>()) continue;  // negligible term: skip the work
       const T cr = T(a.real()), ci = T(a.imag());
       const T* pr = tr + n * kT;
       const T* pi = ti + n * kT;
@@ -60,7 +61,6 @@ void fwd_row(const c10::complex<T>* v, const T* tr, const T* ti, const cd* step,
         ar[j] += cr * pr[j] - ci * pi[j];
         ai[j] += cr * pi[j] + ci * pr[j];
       }
-      anchor[n] = a * step[n];
     }
     for (int64_t j = 0; j < len; ++j) out[l0 + j] = c10::complex<T>(ar[j], ai[j]);
   }

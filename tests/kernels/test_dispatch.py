@@ -114,3 +114,15 @@ def test_ext_missing_falls_back_with_one_warning(monkeypatch):
             K.vandermonde(crandn(2, 3), crandn(2, 3), 5, backend="ext")
     finally:
         dispatch.reset_cache()
+
+
+def test_import_loads_no_optional_backend():
+    """keops, triton and the compiled library load on first use, not at `import ssm.kernels`."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ssm, ssm.kernels; "
+            "print([m for m in ('pykeops', 'keopscore', 'triton', 'ssm._C') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -23,7 +23,8 @@ def _ext_modules():
     mode = os.environ.get("SSM_BUILD_CUDA", "auto").lower()
     if mode not in ("0", "1", "auto"):
         raise ValueError(f"SSM_BUILD_CUDA must be 0, 1 or auto, got {mode!r}")
-    cuda_sources = _distinct_objects(sources, sorted(glob.glob(os.path.join("csrc", "*.cu"))))
+    cuda_sources = sorted(glob.glob(os.path.join("csrc", "*.cu")))
+    _check_distinct_objects(sources + cuda_sources)
     why_not = _cuda_problem(cpp_extension.CUDA_HOME)
     use_cuda = bool(cuda_sources) and (mode == "1" or (mode == "auto" and why_not is None))
     if mode == "1" and why_not is not None:
@@ -51,23 +52,12 @@ def _ext_modules():
     return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=use_ninja)}
 
 
-def _distinct_objects(cpp_sources, cu_sources):
-    """foo.cpp and foo.cu would both compile to foo.o: compile such a .cu through a generated one-line wrapper."""
-    stems = {os.path.splitext(os.path.basename(p))[0] for p in cpp_sources}
-    out = []
-    for path in cu_sources:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        if stem not in stems:
-            out.append(path)
-            continue
-        wrapper = os.path.join("build", "cuda_wrappers", f"{stem}_cuda_unit.cu")
-        os.makedirs(os.path.dirname(wrapper), exist_ok=True)
-        text = f'#include "{os.path.abspath(path)}"\n'
-        if not os.path.exists(wrapper) or open(wrapper).read() != text:
-            with open(wrapper, "w") as f:
-                f.write(text)
-        out.append(wrapper)
-    return out
+def _check_distinct_objects(paths):
+    """foo.cpp and foo.cu would both compile to foo.o: refuse such pairs (name the CUDA file foo_cuda.cu)."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise RuntimeError(f"csrc/ sources {clash} exist as both .cpp and .cu; name the CUDA file <name>_cuda.cu")
 
 
 def _cuda_problem(cuda_home):

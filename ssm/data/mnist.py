@@ -95,7 +95,8 @@ def prepare_mnist(root: Optional[str] = None, source: str = "auto", idx_dir: Opt
     files = find_idx(Path(idx_dir) if idx_dir else base) if source != "subset" else None
     if source == "idx" and files is None:
         raise FileNotFoundError(f"expected the idx files {sorted(IDX_FILES.values())} (optionally .gz) in "
-                                f"{idx_dir or base}; download them from the MNIST site")
+                                f"{idx_dir or base} (set by {'idx_dir' if idx_dir else 'data_dir'}); download them "
+                                "from the MNIST site, or use source='auto' for the offline subset")
     out = base / ("mnist-idx.pt" if files else "mnist-subset.pt")
     if out.exists():
         try:

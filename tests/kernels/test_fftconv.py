@@ -40,3 +40,18 @@ def test_bad_kernel_shapes():
         fftconv(torch.randn(1, 2, 8), torch.randn(2, 2, 8))
     with pytest.raises(ValueError, match="kernel length"):
         fftconv(torch.randn(1, 2, 8), torch.randn(2, 4))
+
+
+def test_longer_kernels_are_truncated_not_wrapped():
+    u, k = torch.randn(2, 3, 9, dtype=torch.float64), torch.randn(3, 30, dtype=torch.float64)
+    assert torch.allclose(fftconv(u, k), direct(u, k[:, :9]), atol=1e-10)
+    kb = torch.randn(2, 3, 30, dtype=torch.float64)
+    assert torch.allclose(fftconv(u, kb, bidirectional=True), direct(u, kb[0, :, :9], anti=kb[1, :, :9]), atol=1e-10)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_gradcheck(bidirectional):
+    u = torch.randn(2, 3, 11, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(*((2, 3, 11) if bidirectional else (3, 11)), dtype=torch.float64, requires_grad=True)
+    D = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda u, k, D: fftconv(u, k, D, bidirectional), (u, k, D))

@@ -6,7 +6,7 @@ from ssm.layers import REGISTRY, SequenceLayer, build
 
 # small sizes so that every registry layer runs in well under a second
 SMALL = {"s4": {"d_state": 8}, "s4d": {"d_state": 8}, "dss": {"d_state": 8}, "s4-ptd": {"d_state": 8},
-         "s5": {"d_state": 8}, "s5-ptd": {"d_state": 8}}
+         "s5": {"d_state": 8, "blocks": 2}, "s5-ptd": {"d_state": 8, "blocks": 2}}
 NAMES = sorted(REGISTRY)
 H, L, B = 6, 17, 3
 

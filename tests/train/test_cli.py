@@ -84,3 +84,31 @@ def test_eval_finds_the_run_config_and_scores_a_checkpoint(tmp_path):
     metrics = evaluate(["--ckpt", str(tmp_path / "checkpoints" / "last.ckpt"), "--trainer.limit_val_batches", "1",
                         "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false"])
     assert {"val/acc", "test/acc"} <= metrics.keys()
+
+
+def test_missing_data_fails_before_training_naming_the_setting(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data_dir"):
+        train(tiny(tmp_path, "--data.init_args.source", "idx", "--data.init_args.data_dir", str(tmp_path / "none")))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_ema_callback_and_regression_task(tmp_path):
+    import lightning as L
+
+    from ssm.train import SequenceLightningModule
+
+    ema = json.dumps([{"class_path": "lightning.pytorch.callbacks.EMAWeightAveraging"}])
+    metrics = train(tiny(tmp_path / "ema", "--trainer.fast_dev_run", "2") + ["--trainer.callbacks", ema])
+    assert "test/acc" in metrics
+
+    x = torch.randn(32, 12, 2)
+    y = x.sum(dim=(1, 2))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+    module = SequenceLightningModule(d_input=2, d_output=1, task="regression", d_model=8, n_layers=1,
+                                     layer_kwargs={"d_state": 4}, lr=0.01)
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    before = trainer.validate(module, data, verbose=False)[0]["val/mse"]
+    trainer.fit(module, data, data)
+    after = trainer.validate(module, data, verbose=False)[0]["val/mse"]
+    assert after < before

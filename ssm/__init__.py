@@ -1,6 +1,8 @@
 """ssm: state-space and low-rank recurrent sequence models with fast custom kernels."""
 from __future__ import annotations
 
+import torch  # noqa: F401  (loaded first: the compiled ssm._C links against torch's shared libraries)
+
 __version__ = "0.1.0"
 
 _LAYERS = {

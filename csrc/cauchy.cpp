@@ -16,7 +16,7 @@ constexpr int64_t kTile = 256;  // output positions kept in registers/L1 per pas
 
 // out[l0:l0+T] += sum_n v_n r_n^P (+ conj pair), r = 1 / (z - w), for one row; z as split re/im arrays.
 template <typename T, bool CONJ, int P>
-void fwd_row(const c10::complex<T>* v, const c10::complex<T>* w, const T* zr, const T* zi, int64_t N, int64_t L,
+SSM_SIMD_CLONES void fwd_row(const c10::complex<T>* v, const c10::complex<T>* w, const T* zr, const T* zi, int64_t N, int64_t L,
              c10::complex<T>* out) {
   alignas(64) T ar[kTile], ai[kTile];
   for (int64_t l0 = 0; l0 < L; l0 += kTile) {
@@ -52,7 +52,7 @@ void fwd_row(const c10::complex<T>* v, const c10::complex<T>* w, const T* zr, co
 
 // For each n: S1 = sum_l g_l / (zeta_l - conj w) (+ conj(sum_l g_l / (zeta_l - w))), S2 likewise squared.
 template <typename T, bool CONJ>
-void bwd_row(const T* gr, const T* gi, const c10::complex<T>* w, const T* zr, const T* zi, int64_t N, int64_t L,
+SSM_SIMD_CLONES void bwd_row(const T* gr, const T* gi, const c10::complex<T>* w, const T* zr, const T* zi, int64_t N, int64_t L,
              c10::complex<T>* s1, c10::complex<T>* s2) {
   for (int64_t n = 0; n < N; ++n) {
     const T wr = w[n].real(), wi = w[n].imag();

@@ -5,6 +5,14 @@
 
 #include <tuple>
 
+// CPU inner loops are compiled for AVX-512, AVX2+FMA and baseline x86-64; the loader picks the best the CPU
+// supports at run time (GCC function multiversioning), so one build runs fast and everywhere.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define SSM_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SSM_SIMD_CLONES
+#endif
+
 namespace ssm {
 
 // Rows of a (B, K) complex tensor; every op works on 2-D contiguous inputs prepared by ssm/kernels/ext.py.

@@ -41,7 +41,7 @@ void tables(const c10::complex<T>* x, int64_t N, T* tr, T* ti, cd* step) {
 }
 
 template <typename T>
-void fwd_row(const c10::complex<T>* v, const T* tr, const T* ti, const cd* step, int64_t N, int64_t L,
+SSM_SIMD_CLONES void fwd_row(const c10::complex<T>* v, const T* tr, const T* ti, const cd* step, int64_t N, int64_t L,
              cd* anchor, c10::complex<T>* out) {
   for (int64_t n = 0; n < N; ++n) anchor[n] = cd(v[n].real(), v[n].imag());  // v_n x_n^(qT)
   alignas(64) T ar[kT], ai[kT];
@@ -67,7 +67,7 @@ void fwd_row(const c10::complex<T>* v, const T* tr, const T* ti, const cd* step,
 }
 
 template <typename T>
-void bwd_row(const T* hr, const T* hi, const T* tr, const T* ti, const cd* step, int64_t N, int64_t L,
+SSM_SIMD_CLONES void bwd_row(const T* hr, const T* hi, const T* tr, const T* ti, const cd* step, int64_t N, int64_t L,
              c10::complex<T>* A, c10::complex<T>* D) {
   for (int64_t n = 0; n < N; ++n) {
     cd a(1.0, 0.0), sa(0.0, 0.0), sd(0.0, 0.0);

@@ -17,7 +17,8 @@ def tiny(root, *extra):
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
             "--trainer.callbacks", CKPT, "--data.init_args.limit", "120", "--data.init_args.batch_size", "16",
             "--model.d_model", "8", "--model.n_layers", "1", "--model.layer_kwargs", '{"d_state": 4}',
-            "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1", *extra]
+            "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1", "--trainer.log_every_n_steps", "1",
+            *extra]
 
 
 def test_fast_dev_run_fits_and_tests(tmp_path):

@@ -19,10 +19,11 @@ class ResidualBlock(nn.Module):
     """[norm ->] layer -> dropout -> (+ x) [-> norm]: one layer of the backbone on (B, L, H)."""
 
     def __init__(self, d_model: int, layer: str, layer_kwargs: Dict[str, Any], prenorm: bool = True,
-                 norm: str = "layer", dropout: float = 0.0, residual: bool = True, tie_dropout: bool = True):
+                 norm: str = "layer", dropout: float = 0.0, residual: bool = True, tie_dropout: bool = True,
+                 norm_momentum: float = 0.1):
         super().__init__()
         self.layer = build(layer, d_model=d_model, **layer_kwargs)
-        self.norm = SequenceNorm(d_model, norm)
+        self.norm = SequenceNorm(d_model, norm, norm_momentum)
         self.dropout = DropoutNd(dropout, tie=tie_dropout)
         self.prenorm, self.residual = prenorm, residual
         self.takes_lengths = "lengths" in inspect.signature(self.layer.forward).parameters
@@ -52,7 +53,7 @@ class SequenceModel(nn.Module):
                  layer: str = "s4d", layer_kwargs: Optional[Dict[str, Any]] = None, prenorm: bool = True,
                  norm: str = "layer", dropout: float = 0.0, tie_dropout: bool = True, residual: bool = True,
                  encoder: str = "linear", vocab_size: Optional[int] = None, padding_idx: Optional[int] = None,
-                 pool: str = "mean"):
+                 pool: str = "mean", norm_momentum: float = 0.1):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {list(ENCODERS)}, got {encoder!r}")
@@ -69,8 +70,9 @@ class SequenceModel(nn.Module):
             self.encoder = nn.Identity()
         kwargs = dict(layer_kwargs or {})
         self.blocks = nn.ModuleList(
-            ResidualBlock(d_model, layer, kwargs, prenorm, norm, dropout, residual, tie_dropout) for _ in range(n_layers))
-        self.final_norm = SequenceNorm(d_model, norm if prenorm else "none")
+            ResidualBlock(d_model, layer, kwargs, prenorm, norm, dropout, residual, tie_dropout, norm_momentum)
+            for _ in range(n_layers))
+        self.final_norm = SequenceNorm(d_model, norm if prenorm else "none", norm_momentum)
         self.decoder = nn.Linear(d_model, d_output)
 
     def features(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -31,6 +31,7 @@ class SequenceLightningModule(L.LightningModule):
         n_layers: int = 4,
         prenorm: bool = True,
         norm: Literal["layer", "batch", "none"] = "layer",
+        norm_momentum: float = 0.1,
         dropout: float = 0.0,
         tie_dropout: bool = True,
         residual: bool = True,
@@ -53,7 +54,8 @@ class SequenceLightningModule(L.LightningModule):
         if encoder == "auto":
             encoder = "embedding" if vocab_size else "linear"
         kwargs = dict(d_input=d_input, d_output=d_output, d_model=d_model, n_layers=n_layers, layer=layer,
-                      layer_kwargs=layer_kwargs or {}, prenorm=prenorm, norm=norm, dropout=dropout,
+                      layer_kwargs=layer_kwargs or {}, prenorm=prenorm, norm=norm, norm_momentum=norm_momentum,
+                      dropout=dropout,
                       tie_dropout=tie_dropout, residual=residual, encoder=encoder, vocab_size=vocab_size,
                       padding_idx=padding_idx if encoder == "embedding" else None, pool=pool)
         self.model = RetrievalModel(**kwargs) if architecture == "retrieval" else SequenceModel(**kwargs)

@@ -23,3 +23,10 @@ def test_config_builds_and_runs(path, tmp_path):
     out = cli.model(x)
     assert out.shape == (2, 10) and torch.isfinite(out).all()
     out.sum().backward()
+
+
+def test_s5_configs_use_flax_batchnorm_momentum(tmp_path):
+    cli = _cli(["--config", str(CONFIGS[0].parents[1] / "smnist" / "s5.yaml"), "--trainer.logger", "false",
+                "--trainer.default_root_dir", str(tmp_path)])
+    norms = [b.norm.norm for b in cli.model.model.blocks]
+    assert all(isinstance(n, torch.nn.BatchNorm1d) and n.momentum == 0.05 for n in norms)

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from layer_helpers import run_steps
 from ssm.layers import REGISTRY, SequenceLayer, build
 
 # small sizes so that every registry layer runs in well under a second
@@ -35,12 +36,7 @@ def test_state_continuation_and_step_agree_with_forward(name):
     y1, s1 = layer(x[:, :t])
     y2, s2 = layer(x[:, t:], s1)
     torch.testing.assert_close(torch.cat([y1, y2], 1), y, rtol=1e-10, atol=1e-10)
-    state = layer.default_state(B, dtype=torch.float64)
-    ys = []
-    for i in range(L):
-        yt, state = layer.step(x[:, i], state)
-        ys.append(yt)
-    torch.testing.assert_close(torch.stack(ys, 1), y, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(run_steps(layer, x)[0], y, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("name", NAMES)

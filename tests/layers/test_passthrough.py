@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from layer_helpers import run_steps
 from ssm.layers import build
 from ssm.layers.passthrough import GateMatrices, LowRankGRU, LowRankLSTM
 
@@ -133,11 +134,7 @@ def test_step_loop_and_state_continuation_equal_forward(cls):
     layer = cls(H, hidden_size=5, rank=2, num_layers=2).double()
     x = torch.randn(B, L, H, dtype=torch.float64)
     y, s = layer(x)
-    state, ys = layer.default_state(B, dtype=torch.float64), []
-    for t in range(L):
-        yt, state = layer.step(x[:, t], state)
-        ys.append(yt)
-    torch.testing.assert_close(torch.stack(ys, 1), y, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(run_steps(layer, x)[0], y, rtol=1e-10, atol=1e-10)
     y1, s1 = layer(x[:, :4])
     y2, s2 = layer(x[:, 4:], s1)
     torch.testing.assert_close(torch.cat([y1, y2], 1), y, rtol=1e-10, atol=1e-10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from layer_helpers import rel, run_steps
 from ssm.layers import build
 
 H, N, L = 3, 8, 37
@@ -63,19 +64,6 @@ def naive(layer, x, rate=1.0, state=None):
     return y, h[..., :M]
 
 
-def run_steps(layer, x, rate=1.0, state=None):
-    st = layer.default_state(x.shape[0], dtype=x.dtype) if state is None else state
-    ys = []
-    for t in range(x.shape[1]):
-        y, st = layer.step(x[:, t], st, rate=rate)
-        ys.append(y)
-    return torch.stack(ys, 1), st
-
-
-def rel(a, b):
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
-
-
 CASES = [dict(), dict(n_ssm=None), dict(n_ssm=1, rank=2, random_P=True), dict(discretization="zoh", rank=2, random_P=True),
          dict(dt_transform="exp", real_transform="softplus"), dict(real_transform="relu", dt_min=0.05, dt_max=0.5),
          dict(init="legt", rank=2), dict(init="fourier", n_ssm=None), dict(init="lagt")]
@@ -104,7 +92,7 @@ def test_conv_equals_step_equals_naive_fp64(kw, rate):
     x = torch.randn(2, L, H, dtype=torch.float64)
     with torch.no_grad():
         y, s = layer(x, rate=rate)
-        y_step, s_step = run_steps(layer, x, rate)
+        y_step, s_step = run_steps(layer, x, rate=rate)
         y_ref, s_ref = naive(layer, x, rate)
     assert rel(y, y_ref) < 1e-10 and rel(y_step, y_ref) < 1e-10
     assert rel(s, s_ref) < 1e-10 and rel(s_step, s_ref) < 1e-10

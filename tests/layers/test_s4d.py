@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from layer_helpers import rel, run_steps
 from ssm import hippo
 from ssm.layers import build
 from ssm.layers.diagonal import real_part
@@ -82,19 +83,6 @@ def naive(layer, x, rate=1.0, state=None):
     return y, h
 
 
-def run_steps(layer, x, rate=1.0):
-    st = layer.default_state(x.shape[0], dtype=x.dtype)
-    ys = []
-    for t in range(x.shape[1]):
-        y, st = layer.step(x[:, t], st, rate=rate)
-        ys.append(y)
-    return torch.stack(ys, 1), st
-
-
-def rel(a, b):
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
-
-
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=IDS)
 @pytest.mark.parametrize("rate", [1.0, 0.5])
 def test_conv_equals_step_equals_naive_fp64(name, kw, rate):
@@ -102,7 +90,7 @@ def test_conv_equals_step_equals_naive_fp64(name, kw, rate):
     x = torch.randn(2, L, H, dtype=torch.float64)
     with torch.no_grad():
         y, s = layer(x, rate=rate)
-        y_step, s_step = run_steps(layer, x, rate)
+        y_step, s_step = run_steps(layer, x, rate=rate)
         y_ref, s_ref = naive(layer, x, rate)
     assert rel(y, y_ref) < 1e-10 and rel(y_step, y_ref) < 1e-10
     assert rel(s, s_ref) < 1e-10 and rel(s_step, s_ref) < 1e-10

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from layer_helpers import run_steps
 from ssm.layers import build
 from ssm.layers.s5 import OPT_CONFIGS, S5, S5PTD
 
@@ -58,11 +59,8 @@ def test_forward_equals_naive_recurrence_and_step(name, disc, dtype, tol):
     y_ref, s_ref = naive(m, x, state)
     torch.testing.assert_close(y, m.output(y_ref), rtol=tol, atol=tol)
     torch.testing.assert_close(s, s_ref.to(s.dtype), rtol=tol, atol=tol)
-    h, ys = state, []
-    for t in range(x.shape[1]):
-        yt, h = m.step(x[:, t], h)
-        ys.append(yt)
-    torch.testing.assert_close(torch.stack(ys, 1), y, rtol=tol, atol=tol)
+    ys, h = run_steps(m, x, state)
+    torch.testing.assert_close(ys, y, rtol=tol, atol=tol)
     torch.testing.assert_close(h, s, rtol=tol, atol=tol)
 
 

@@ -1,29 +1,30 @@
 """The sequence-layer contract shared by every SSM and RNN layer: (B, L, H) in, (y, state) out."""
 from __future__ import annotations
 
+import abc
 from typing import Any, Optional, Tuple
 
 import torch
 from torch import nn
 
 
-class SequenceLayer(nn.Module):
+class SequenceLayer(nn.Module, metaclass=abc.ABCMeta):
     """Base class: subclasses implement `forward(x, state=None)`, `step(x_t, state)`, `default_state(B)`."""
 
     d_model: int
 
-    def forward(self, x: torch.Tensor, state: Any = None) -> Tuple[torch.Tensor, Any]:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def forward(self, x: torch.Tensor, state: Any = None) -> Tuple[torch.Tensor, Any]:
         """x: (B, L, H) -> (y: (B, L, H), next_state)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
-    def step(self, x_t: torch.Tensor, state: Any) -> Tuple[torch.Tensor, Any]:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def step(self, x_t: torch.Tensor, state: Any) -> Tuple[torch.Tensor, Any]:
         """x_t: (B, H) -> (y_t: (B, H), next_state)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement step")
 
+    @abc.abstractmethod
     def default_state(self, batch_size: int, device: Optional[torch.device] = None,
-                      dtype: Optional[torch.dtype] = None) -> Any:  # pragma: no cover - abstract
+                      dtype: Optional[torch.dtype] = None) -> Any:
         """The zero state for a batch of `batch_size`."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement default_state")
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         """Raise ValueError unless x is a finite floating (B, L, d_model) tensor."""

@@ -11,6 +11,7 @@ K[l] = s * Re(sum_n dC_n dB_n dA_n^l) by Vandermonde, applied by FFT convolution
 """
 from __future__ import annotations
 
+import abc
 import math
 from typing import Optional, Tuple
 
@@ -113,9 +114,9 @@ class ConvSSM(SequenceLayer):
     def _scale(self) -> float:
         return 2.0 if self.conj else 1.0
 
-    def kernel(self, L: int, rate: float = 1.0) -> torch.Tensor:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def kernel(self, L: int, rate: float = 1.0) -> torch.Tensor:
         """The convolution kernel K: (C, H, L) real, C = 2 if bidirectional else 1."""
-        raise NotImplementedError
 
     def _check_rate(self, rate: float) -> None:
         if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
@@ -143,8 +144,9 @@ class ConvSSM(SequenceLayer):
                 next_state = self._next_state(u, state, rate)
         return self.output(y.transpose(1, 2).to(x.dtype)), next_state
 
-    def _state_shape(self, batch_size: int) -> Tuple[int, ...]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _state_shape(self, batch_size: int) -> Tuple[int, ...]:
+        """Shape of the recurrent state for a batch of `batch_size`."""
 
     def _check_step(self, x_t: torch.Tensor, state: torch.Tensor, rate: float) -> None:
         if self.bidirectional:

@@ -11,6 +11,7 @@ inference (measured faster there on CPU; slower under autograd, where the plain 
 """
 from __future__ import annotations
 
+import abc
 import math
 import warnings
 from typing import List, Optional, Tuple
@@ -272,8 +273,9 @@ class _PassthroughRNN(SequenceLayer):
         script = not torch.is_grad_enabled() if self.script is None else self.script
         return (_scripted(fn) if script else fn)(*args)
 
-    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]):  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]):
+        """Run one layer's recurrence over the precomputed input projections (GRU or LSTM cell)."""
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, hidden_size={self.hidden_size}, num_layers={self.num_layers}, "

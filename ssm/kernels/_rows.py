@@ -50,3 +50,32 @@ def probe_op(fast: Callable, ref: Callable, make_inputs: Callable[[torch.device]
             check_close(a, b, f"{op} gradient of input {i}")
 
     return probe
+
+
+def _load(module: str) -> Callable:
+    """Deferred import of a backend module (keops and triton load only when their backend is probed)."""
+    def load(device: torch.device = torch.device("cpu")):
+        import importlib
+
+        return importlib.import_module(f"{__package__}.{module}").load(device)
+
+    return load
+
+
+def register_backends(op: str, ref: Callable, apply: Callable, make_inputs: Callable[[torch.device], tuple]) -> None:
+    """Register `op`'s torch reference and its ext / keops / triton backends, each run through `apply(impl, ...)`."""
+    from . import dispatch
+    from .ext import HINT as ext_hint
+    from .keops import HINT as keops_hint
+
+    def backend(name, module, priority, devices=("cpu", "cuda"), hint="", warn=False):
+        load = _load(module)
+        fn = lambda *args: apply(load(args[0].device), *args)  # noqa: E731
+        return dispatch.Backend(name, fn, probe_op(fn, ref, make_inputs, op), devices, priority, hint, warn)
+
+    dispatch.register(op, dispatch.Backend("torch", ref, probe_op(ref, ref, make_inputs, op),
+                                           priority={"cpu": 100, "cuda": 100}))
+    dispatch.register(op, backend("ext", "ext", {"cpu": 10, "cuda": 10}, hint=ext_hint, warn=True))
+    dispatch.register(op, backend("keops", "keops", {"cpu": 50, "cuda": 50}, hint=keops_hint))
+    dispatch.register(op, backend("triton", "triton_kernels", {"cuda": 20}, devices=("cuda",),
+                                  hint="pip install triton (needs a CUDA GPU)"))

@@ -1,13 +1,13 @@
 """Cauchy kernel op: out[..., l] = sum_n v[..., n] / (z[l] - w[..., n]) (S4's DPLR generating function)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from . import dispatch
-from ._rows import as_rows, fold_rows, probe_op
+from ._rows import as_rows, fold_rows, register_backends
 from .reference import cauchy_ref
 
 
@@ -50,34 +50,7 @@ def _inputs(device: torch.device) -> tuple:
     return c(2, 3, 4), (1j * torch.linspace(-2, 2, 5, dtype=torch.float64) + 0.1).to(device), w, True
 
 
-def _backend(name: str, load: Callable, priority: dict, devices=("cpu", "cuda"), hint: str = "",
-             warn: bool = False) -> dispatch.Backend:
-    fn = lambda v, z, w, conj=False: apply(load(v.device), v, z, w, conj)  # noqa: E731
-    return dispatch.Backend(name, fn, probe_op(fn, cauchy_ref, _inputs, "cauchy"), devices, priority, hint, warn)
-
-
-def _load(module: str) -> Callable:
-    def load(device: torch.device = torch.device("cpu")):
-        import importlib
-
-        return importlib.import_module(f"{__package__}.{module}").load(device)
-
-    return load
-
-
-def _register() -> None:
-    from .ext import HINT as ext_hint
-    from .keops import HINT as keops_hint
-
-    dispatch.register("cauchy", dispatch.Backend("torch", cauchy_ref, probe_op(cauchy_ref, cauchy_ref, _inputs, "cauchy"),
-                                                 priority={"cpu": 100, "cuda": 100}))
-    dispatch.register("cauchy", _backend("ext", _load("ext"), {"cpu": 10, "cuda": 10}, hint=ext_hint, warn=True))
-    dispatch.register("cauchy", _backend("keops", _load("keops"), {"cpu": 50, "cuda": 50}, hint=keops_hint))
-    dispatch.register("cauchy", _backend("triton", _load("triton_kernels"), {"cuda": 20}, devices=("cuda",),
-                                         hint="pip install triton (needs a CUDA GPU)"))
-
-
-_register()
+register_backends("cauchy", cauchy_ref, apply, _inputs)
 
 
 def _complex(*ts: torch.Tensor) -> torch.dtype:

@@ -1,14 +1,14 @@
 """Vandermonde kernel op: out[..., l] = sum_n v[..., n] x[..., n] ** l, in log space (S4D, DSS, S4-PTD)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from . import dispatch
-from ._rows import as_rows, fold_rows, probe_op
-from .cauchy import _complex, _load
+from ._rows import as_rows, fold_rows, register_backends
+from .cauchy import _complex
 from .reference import vandermonde_ref
 
 
@@ -50,26 +50,7 @@ def _inputs(device: torch.device) -> tuple:
     return torch.complex(f(2, 3, 4), f(2, 3, 4)).to(device), x.to(device), 70
 
 
-def _backend(name: str, load: Callable, priority: dict, devices=("cpu", "cuda"), hint: str = "",
-             warn: bool = False) -> dispatch.Backend:
-    fn = lambda v, x, L: apply(load(v.device), v, x, L)  # noqa: E731
-    return dispatch.Backend(name, fn, probe_op(fn, vandermonde_ref, _inputs, "vandermonde"), devices, priority, hint, warn)
-
-
-def _register() -> None:
-    from .ext import HINT as ext_hint
-    from .keops import HINT as keops_hint
-
-    dispatch.register("vandermonde", dispatch.Backend(
-        "torch", vandermonde_ref, probe_op(vandermonde_ref, vandermonde_ref, _inputs, "vandermonde"),
-        priority={"cpu": 100, "cuda": 100}))
-    dispatch.register("vandermonde", _backend("ext", _load("ext"), {"cpu": 10, "cuda": 10}, hint=ext_hint, warn=True))
-    dispatch.register("vandermonde", _backend("keops", _load("keops"), {"cpu": 50, "cuda": 50}, hint=keops_hint))
-    dispatch.register("vandermonde", _backend("triton", _load("triton_kernels"), {"cuda": 20}, devices=("cuda",),
-                                              hint="pip install triton (needs a CUDA GPU)"))
-
-
-_register()
+register_backends("vandermonde", vandermonde_ref, apply, _inputs)
 
 
 def vandermonde(v: torch.Tensor, x: torch.Tensor, L: int, backend: Optional[str] = None) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import List, Optional
 COMMANDS = {
     "train": "fit a model from a YAML config (no config: S4D on sequential MNIST), then test the best checkpoint",
     "eval": "validate and test a checkpoint: ssm eval --ckpt FILE [--config FILE] [--key value ...]",
-    "data": "prepare datasets: ssm data prepare NAME [--data_dir DIR]",
+    "data": "datasets: ssm data prepare NAME | generate NAME | where (ssm data --help lists them)",
     "bench": "benchmarks that print tables: ssm bench kernels [...]",
     "doctor": "versions, kernel backends per device and why others fail, data directory",
 }
@@ -50,26 +50,39 @@ def _eval(args: List[str]) -> int:
     return 0
 
 
-def _data(args: List[str]) -> int:
-    p = argparse.ArgumentParser(prog="ssm data", description="prepare datasets into cached tensor files")
-    sub = p.add_subparsers(dest="action", required=True)
-    prep = sub.add_parser("prepare", help="verify a dataset's official files and write its cache")
-    prep.add_argument("name", choices=["mnist"])
-    prep.add_argument("--data_dir", default=None, help="default: $SSM_DATA, else ~/.cache/ssm")
-    prep.add_argument("--source", default="auto", choices=["auto", "idx", "subset"])
-    prep.add_argument("--idx_dir", default=None, help="directory holding the MNIST idx files")
-    sub.add_parser("where", help="print the data directory")
-    ns = p.parse_args(args)
+# Modules that contribute `ssm data` subcommands: each has `add_data_commands(groups)` with groups = {"prepare":
+# subparsers, "generate": subparsers, "top": subparsers}; every parser it adds sets `run=callable(namespace) -> int`.
+DATA_COMMANDS = ("ssm.data.mnist",)
+
+
+def data_parser() -> argparse.ArgumentParser:
+    """The `ssm data` parser with the subcommands of every module in DATA_COMMANDS."""
+    p = argparse.ArgumentParser(prog="ssm data", description="prepare, generate and locate datasets")
+    top = p.add_subparsers(dest="action", required=True, metavar="{prepare,generate,where,...}")
+    groups = {
+        "prepare": top.add_parser("prepare", help="verify a dataset's official files and write its cache")
+        .add_subparsers(dest="name", required=True),
+        "generate": top.add_parser("generate", help="write a synthetic dataset in an official release format")
+        .add_subparsers(dest="name", required=True),
+        "top": top,
+    }
+    where = top.add_parser("where", help="print the data directory")
+    where.set_defaults(run=_where)
+    for module in DATA_COMMANDS:
+        importlib.import_module(module).add_data_commands(groups)
+    return p
+
+
+def _where(ns: argparse.Namespace) -> int:
     from .data.utils import data_dir
 
-    if ns.action == "where":
-        print(data_dir())
-        return 0
-    from .data import prepare_mnist
-
-    path = prepare_mnist(ns.data_dir, ns.source, ns.idx_dir)
-    print(f"prepared {ns.name}: {path}")
+    print(data_dir())
     return 0
+
+
+def _data(args: List[str]) -> int:
+    ns = data_parser().parse_args(args)
+    return int(ns.run(ns) or 0)
 
 
 def _bench(args: List[str]) -> int:

@@ -109,6 +109,15 @@ def prepare_mnist(root: Optional[str] = None, source: str = "auto", idx_dir: Opt
     return out
 
 
+def add_data_commands(groups: dict) -> None:
+    """`ssm data prepare mnist [--data_dir DIR] [--source auto|idx|subset] [--idx_dir DIR]`."""
+    prep = groups["prepare"].add_parser("mnist", help="MNIST from idx files, or the offline 5k subset")
+    prep.add_argument("--data_dir", default=None, help="default: $SSM_DATA, else ~/.cache/ssm")
+    prep.add_argument("--source", default="auto", choices=["auto", "idx", "subset"])
+    prep.add_argument("--idx_dir", default=None, help="directory holding the MNIST idx files")
+    prep.set_defaults(run=lambda ns: print(f"prepared mnist: {prepare_mnist(ns.data_dir, ns.source, ns.idx_dir)}"))
+
+
 def _verify(path: Path) -> Dict[str, torch.Tensor]:
     return load_verified(path, {"train_x": (), "train_y": (), "test_x": (), "test_y": ()}, HOW_TO_GET)
 

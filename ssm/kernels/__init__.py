@@ -3,6 +3,6 @@ from .cauchy import cauchy
 from .dispatch import report as backend_report
 from .fftconv import fftconv
 from .scan import scan
-from .vandermonde import vandermonde
+from .vandermonde import log_vandermonde, log_vandermonde_transpose, vandermonde
 
-__all__ = ["cauchy", "vandermonde", "scan", "fftconv", "backend_report"]
+__all__ = ["cauchy", "vandermonde", "log_vandermonde", "log_vandermonde_transpose", "scan", "fftconv", "backend_report"]

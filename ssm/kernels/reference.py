@@ -33,6 +33,25 @@ def vandermonde_ref(v: torch.Tensor, x: torch.Tensor, L: int) -> torch.Tensor:
 _CHUNK = 64
 
 
+def _log_powers(log_x: torch.Tensor, L: int, dtype: torch.dtype) -> torch.Tensor:
+    """exp(l log_x) for l < L: log_x (..., N) -> (..., N, L), the phase l*log_x formed in float64, rounded once."""
+    l = torch.arange(L, device=log_x.device, dtype=torch.float64)
+    return torch.exp(log_x.to(torch.complex128).unsqueeze(-1) * l).to(dtype)
+
+
+def log_vandermonde_ref(v: torch.Tensor, log_x: torch.Tensor, L: int) -> torch.Tensor:
+    """out[..., l] = sum_n v[..., n] exp(l log_x[..., n]); v, log_x: (..., N) complex (broadcastable) -> (..., L)."""
+    dtype = torch.promote_types(v.dtype, log_x.dtype)
+    return (v.unsqueeze(-1).to(dtype) * _log_powers(log_x, L, dtype)).sum(dim=-2)
+
+
+def log_vandermonde_transpose_ref(u: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
+    """out[..., n] = sum_l u[..., l] exp(l log_x[..., n]); u: (..., L) real or complex, log_x: (..., N) -> (..., N)."""
+    dtype = torch.promote_types(torch.promote_types(u.dtype, log_x.dtype), torch.complex64)
+    powers = _log_powers(log_x, u.shape[-1], dtype)  # (..., N, L)
+    return (powers * u.unsqueeze(-2).to(dtype)).sum(dim=-1)
+
+
 def scan_ref(a: torch.Tensor, b: torch.Tensor, h0: Optional[torch.Tensor] = None, reverse: bool = False) -> torch.Tensor:
     """Sequential h_l = a_l * h_{l-1} + b_l over dim -2; a broadcastable to b: (..., L, N), h0: (..., N) -> (..., L, N)."""
     a = a.expand_as(b) if a.dim() == b.dim() else torch.broadcast_to(a, b.shape)

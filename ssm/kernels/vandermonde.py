@@ -9,7 +9,7 @@ from torch.autograd.function import once_differentiable
 from . import dispatch
 from ._rows import as_rows, fold_rows, register_backends
 from .cauchy import _complex
-from .reference import vandermonde_ref
+from .reference import log_vandermonde_ref, log_vandermonde_transpose_ref, vandermonde_ref
 
 
 class _Vandermonde(torch.autograd.Function):
@@ -66,3 +66,25 @@ def vandermonde(v: torch.Tensor, x: torch.Tensor, L: int, backend: Optional[str]
     dtype = _complex(v, x)
     v, x = v.to(dtype), x.to(dtype)
     return dispatch.choose("vandermonde", v.device, backend).fn(v, x, int(L))
+
+
+def log_vandermonde(v: torch.Tensor, log_x: torch.Tensor, L: int, backend: Optional[str] = None) -> torch.Tensor:
+    """v, log_x: (..., N) complex (broadcastable) -> (..., L): sum_n v exp(l log_x), never rounding exp(log_x) first."""
+    if not (v.is_complex() and log_x.is_complex()):
+        raise ValueError(f"v and log_x must be complex, got v {v.dtype} and log_x {log_x.dtype}")
+    if isinstance(L, bool) or not isinstance(L, int) or L < 1:
+        raise ValueError(f"L must be a positive int, got {L!r}")
+    if backend not in (None, "torch"):
+        raise ValueError(f"backend must be None or 'torch' for log_vandermonde, got {backend!r}")
+    return log_vandermonde_ref(v, log_x, L)
+
+
+def log_vandermonde_transpose(u: torch.Tensor, log_x: torch.Tensor, backend: Optional[str] = None) -> torch.Tensor:
+    """u: (..., L) real or complex, log_x: (..., N) complex, batch dims broadcastable -> (..., N): sum_l u_l exp(l log_x)."""
+    if not log_x.is_complex():
+        raise ValueError(f"log_x must be complex, got {log_x.dtype}")
+    if u.dim() < 1 or u.shape[-1] < 1:
+        raise ValueError(f"u must have shape (..., L) with L >= 1, got {tuple(u.shape)}")
+    if backend not in (None, "torch"):
+        raise ValueError(f"backend must be None or 'torch' for log_vandermonde_transpose, got {backend!r}")
+    return log_vandermonde_transpose_ref(u, log_x)

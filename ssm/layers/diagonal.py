@@ -77,6 +77,21 @@ def discretize_diag(A: torch.Tensor, B: torch.Tensor, dt: torch.Tensor, kind: st
     return (1.0 + dtA / 2) / (1.0 - dtA / 2), B * dt / (1.0 - dtA / 2)
 
 
+def input_factor(A: torch.Tensor, dt: torch.Tensor, kind: str) -> torch.Tensor:
+    """dB / B of a discretization: (exp(dt A) - 1) / A (ZOH) or dt / (1 - dt A / 2) (bilinear); (..., N)."""
+    return torch.expm1(dt * A) / A if kind == "zoh" else dt / (1.0 - dt * A / 2)
+
+
+def diagonal_transfer(CB: torch.Tensor, A: torch.Tensor, s: torch.Tensor, conj: bool) -> torch.Tensor:
+    """G(s) of a diagonal SSM read out through a real part: CB, A (..., N), s (F,) -> (..., F) complex.
+
+    conj: stored states stand for conjugate pairs (y = 2 Re(C x)), G = sum CB/(s - A) + conj(CB)/(s - conj A);
+    otherwise y = Re(C x) and G is half of that."""
+    s = s.to(A.dtype).reshape(-1, 1)  # (F, 1)
+    G = (CB.unsqueeze(-2) / (s - A.unsqueeze(-2))).sum(-1) + (CB.conj().unsqueeze(-2) / (s - A.conj().unsqueeze(-2))).sum(-1)
+    return G if conj else G / 2
+
+
 def repeat_ssm(x: torch.Tensor, H: int) -> torch.Tensor:
     """(..., S, N) -> (..., H, N): channel h uses SSM copy h % S."""
     S = x.shape[-2]
@@ -190,6 +205,17 @@ class DiagonalSSM(ConvSSM):
     def dt(self, rate: float = 1.0) -> torch.Tensor:
         """Step sizes (H, 1) times `rate`."""
         return dt_value(self.inv_dt, self.dt_transform).unsqueeze(-1) * rate
+
+    def step_sizes(self, rate: float = 1.0) -> torch.Tensor:
+        """One step size per channel: (H,)."""
+        return self.dt(rate).squeeze(-1)
+
+    def transfer_function(self, s: torch.Tensor, rate: float = 1.0) -> torch.Tensor:
+        """Continuous-time G_h(s) = C (sI - A)^-1 B of each channel (first direction, no D): s (F,) -> (H, F)."""
+        A = self.Lambda()
+        dA, dB, dC = self.discretize(rate)
+        CB = dC[0] * dB / input_factor(A, self.dt(rate), self.discretization)
+        return diagonal_transfer(CB, A, s, self.conj)
 
     def Lambda(self) -> torch.Tensor:
         """Continuous eigenvalues (H, M) complex."""

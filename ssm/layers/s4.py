@@ -83,6 +83,24 @@ class S4(ConvSSM):
             "Ct": torch.view_as_complex(self.C),
         }
 
+    def step_sizes(self, rate: float = 1.0) -> torch.Tensor:
+        """One step size per channel: (H,)."""
+        return dt_value(self.inv_dt, self.dt_transform) * rate
+
+    def transfer_function(self, s: torch.Tensor, rate: float = 1.0) -> torch.Tensor:
+        """Continuous-time G_h(s) = C (sI - Lambda + P P*)^-1 B per channel (first direction, no D), by Woodbury
+        over the full states: s (F,) -> (H, F)."""
+        p = self.ssm_params(rate)
+        C = self.dense(rate, p)[2][0]  # (H, N): the output vector with the kernel truncation undone
+        lam, P, B = full(p["Lambda"]), full(p["P"]), full(p["B"])
+        R = 1 / (s.to(lam.dtype).reshape(-1, 1, 1) - lam)  # (F, H, N)
+        CRB = (C * R * B).sum(-1)  # (F, H)
+        CRP = torch.einsum("hn,fhn,rhn->fhr", C, R, P)
+        PRB = torch.einsum("rhn,fhn,hn->fhr", P.conj(), R, B)
+        PRP = torch.einsum("ihn,fhn,jhn->fhij", P.conj(), R, P) + torch.eye(P.shape[0], dtype=R.dtype)
+        G = CRB - (CRP.unsqueeze(-2) @ torch.linalg.solve(PRP, PRB.unsqueeze(-1))).squeeze(-1).squeeze(-1)
+        return G.T
+
     def kernel_length(self, L: int, rate: float = 1.0) -> int:
         """The number of roots of unity used at `rate` (>= L; doubles l_kernel in place when L is longer)."""
         while round(int(self.l_kernel) / rate) < L:

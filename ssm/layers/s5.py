@@ -18,7 +18,7 @@ from .. import hippo
 from ..kernels import scan
 from .base import SequenceLayer, check_state
 from .common import DropoutNd, OutputLayer, complex_dtype, log_dt_init, real_dtype, register_ssm_param
-from .diagonal import check_choice, discretize_diag
+from .diagonal import diagonal_transfer, input_factor, check_choice, discretize_diag
 
 C_INITS = ("trunc_standard_normal", "lecun_normal", "complex_normal")
 ACTIVATIONS = ("half_glu1", "half_glu2", "full_glu", "gelu")
@@ -165,6 +165,22 @@ class S5(SequenceLayer):
         if self.force_neg:
             re = -re.abs()
         return torch.complex(re, self.Lambda_im)
+
+    def step_sizes(self, rate: Optional[float] = None) -> torch.Tensor:
+        """One step size per state: (P',)."""
+        return torch.exp(self.log_step) * (self.step_rescale if rate is None else rate)
+
+    def transfer_function(self, s: torch.Tensor, rate: Optional[float] = None) -> torch.Tensor:
+        """Continuous-time G_hh(s) from input channel h to output channel h (the diagonal of the MIMO C (sI - A)^-1 B,
+        first direction, no D): s (F,) -> (H, F); needs bidirectional_mode "sum" or a unidirectional layer."""
+        if self.bidirectional and self.bidirectional_mode == "concat":
+            raise ValueError("transfer_function needs bidirectional_mode='sum' (concat splits the channels), got 'concat'")
+        A = self.Lambda()
+        dA, dB, Ct = self.discretize(rate)
+        kind = self.discretization
+        B = dB / input_factor(A.unsqueeze(-1), self.step_sizes(rate).unsqueeze(-1), kind)  # (P', H)
+        CB = Ct[0] * B.T  # (H, P'): Ct[h, p] B[p, h]
+        return diagonal_transfer(CB, A.expand_as(CB), s, self.conj_sym)
 
     def discretize(self, rate: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> Lambda_bar (P',), B_bar (P', H), Ct (n_dir, H_out, P') complex; dt = exp(log_step) * rate."""

@@ -118,3 +118,36 @@ def test_mixed_precision_promotes():
 def test_bad_input_raises_value_error(args, match):
     with pytest.raises(ValueError, match=match):
         vandermonde(*args)
+
+
+def test_log_vandermonde_matches_vandermonde_oracle():
+    """log_vandermonde(v, log x) equals the cumulative-product oracle at x = exp(log x), long L, |x| near 1."""
+    from ssm.kernels import log_vandermonde
+
+    gen = torch.Generator().manual_seed(3)
+    v = crandn(3, 8, dtype=torch.complex128, gen=gen)
+    log_x = torch.log(near_unit(3, 8, dtype=torch.complex128, gen=gen))
+    assert rel(log_vandermonde(v, log_x, 4096), oracle(v, torch.exp(log_x), 4096)) < 1e-11
+
+
+def test_log_vandermonde_transpose_is_the_adjoint():
+    """<vandermonde(v), u> = <v, transpose(u)> (bilinear, no conjugation) for a batched u (B, H, L) and log_x (H, N)."""
+    from ssm.kernels import log_vandermonde, log_vandermonde_transpose
+
+    gen = torch.Generator().manual_seed(4)
+    log_x = torch.log(near_unit(5, 6, dtype=torch.complex128, gen=gen))
+    v = crandn(2, 5, 6, dtype=torch.complex128, gen=gen)
+    u = torch.randn(2, 5, 300, dtype=torch.float64, generator=gen)
+    lhs = (log_vandermonde(v, log_x, 300) * u).sum(-1)
+    rhs = (v * log_vandermonde_transpose(u, log_x)).sum(-1)
+    assert rel(lhs, rhs) < 1e-12
+    assert log_vandermonde_transpose(u, log_x).shape == (2, 5, 6)
+
+
+def test_log_vandermonde_transpose_gradcheck():
+    from ssm.kernels import log_vandermonde_transpose
+
+    gen = torch.Generator().manual_seed(5)
+    log_x = torch.log(near_unit(2, 3, dtype=torch.complex128, gen=gen)).requires_grad_()
+    u = torch.randn(2, 2, 7, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(log_vandermonde_transpose, (u, log_x))

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import lightning as L
+import torch
 from lightning.pytorch.cli import LightningCLI
 
 from .module import SequenceLightningModule
@@ -88,7 +89,7 @@ def train(args: Optional[List[str]] = None) -> Dict[str, float]:
     return metrics
 
 
-def _run_config(ckpt: Path) -> Optional[Path]:
+def run_config(ckpt: Path) -> Optional[Path]:
     """The newest config.yaml LightningCLI saved in the run that wrote `ckpt` (<root>/checkpoints/x.ckpt)."""
     for parent in list(ckpt.resolve().parents)[:3]:
         found = sorted(parent.glob("config.yaml")) + sorted(parent.glob("*/version_*/config.yaml"),
@@ -98,22 +99,38 @@ def _run_config(ckpt: Path) -> Optional[Path]:
     return None
 
 
+def load_run(ckpt: Union[str, Path], args: Sequence[str] = ()) -> Tuple[SSMCLI, str]:
+    """The CLI (model, data module, trainer) of the run that wrote checkpoint `ckpt`, built from that run's
+    config.yaml (or `--config` in `args`) with `args` as overrides; returns (cli, checkpoint path).
+    The weights are not loaded: pass the path to trainer.validate/test, or load it with `load_weights`."""
+    args = list(args)
+    ckpt = Path(ckpt)
+    if not ckpt.exists():
+        raise SystemExit(f"--ckpt {ckpt} does not exist")
+    if "--config" not in args:
+        cfg = run_config(ckpt)
+        if cfg is None:
+            raise SystemExit(f"no config.yaml found beside {ckpt}; pass --config FILE")
+        args = ["--config", str(cfg)] + args
+    return _cli(args + ["--trainer.logger", "false"]), str(ckpt)
+
+
+def load_weights(module: L.LightningModule, ckpt: Union[str, Path]) -> L.LightningModule:
+    """Load the state dict of checkpoint `ckpt` into `module` (the run's own architecture) and return it."""
+    state = torch.load(str(ckpt), map_location="cpu", weights_only=False)
+    module.load_state_dict(state["state_dict"])
+    return module
+
+
 def evaluate(args: Optional[List[str]] = None) -> Dict[str, float]:
     """Validate and test the checkpoint given by `--ckpt FILE` with its run's config (or `--config`)."""
     args = list(args or [])
     if "--ckpt" not in args or args.index("--ckpt") + 1 >= len(args):
         raise SystemExit("ssm eval: --ckpt FILE is required")
     i = args.index("--ckpt")
-    ckpt = Path(args[i + 1])
+    ckpt = args[i + 1]
     del args[i: i + 2]
-    if not ckpt.exists():
-        raise SystemExit(f"ssm eval: --ckpt {ckpt} does not exist")
-    if "--config" not in args:
-        cfg = _run_config(ckpt)
-        if cfg is None:
-            raise SystemExit(f"ssm eval: no config.yaml found beside {ckpt}; pass --config FILE")
-        args = ["--config", str(cfg)] + args
-    cli = _cli(args + ["--trainer.logger", "false"])
-    val = cli.trainer.validate(cli.model, cli.datamodule, ckpt_path=str(ckpt))
-    test = cli.trainer.test(cli.model, cli.datamodule, ckpt_path=str(ckpt))
+    cli, ckpt = load_run(ckpt, args)
+    val = cli.trainer.validate(cli.model, cli.datamodule, ckpt_path=ckpt)
+    test = cli.trainer.test(cli.model, cli.datamodule, ckpt_path=ckpt)
     return {k: float(v) for r in (val + test) for k, v in r.items()}

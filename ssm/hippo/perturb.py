@@ -30,7 +30,7 @@ DEFAULT_WEIGHT = 1.2e-3
 DEFAULT_TRANSFER_WEIGHT = {"legs": 3.0, "lagt": 0.0, "fourier": 0.0}  # only LegS is judged on its transfer gap
 FAST_N = 256  # N <= FAST_N takes seconds (coarse levels included)
 MAX_N = 512  # larger N is refused up front
-CPU_SECONDS_AT_256 = 6.0  # one ptd("legs", 256) from nothing, 1 thread; the cost grows about as N^3
+CPU_SECONDS_AT_256 = 8.0  # one ptd("legs", 256) from nothing on 1 thread (512: ~45 s); the estimate grows as N^3
 CACHE_VERSION = "ptd-2"
 RTOL = 1e-4  # stop when 10 L-BFGS iterations lower J by less than this, relatively
 P_NORM = 16

@@ -53,14 +53,16 @@ def ptd_table(Ns: Sequence[int] = DEFAULT_NS, measure: str = "legs", timed: bool
 
 
 def format_table(rows: List[dict]) -> str:
-    """Markdown table of ptd_table rows, ours beside the official figures (— where none were published)."""
+    """Markdown table of ptd_table rows, ours beside the official figures (— where none were published).
+
+    E/A = ||E||_2 / ||A_H||_2; gap = sup over omega of |G(i omega) - G_H(i omega)|; max G_H = max |G_H|."""
     if not isinstance(rows, Sequence) or not all(isinstance(r, dict) and ROW_KEYS <= r.keys() for r in rows):
         raise TypeError(f"rows must be a list of ptd_table rows (dicts with {sorted(ROW_KEYS)}), got {describe(rows)}")
 
     def official(r, i, fmt):
         return format(r["official"][i], fmt) if r.get("official") else "—"
-    head = ("| N | ||E||/||A_H|| | official | cond(V) | official | max|G_PTD-G_H| | official | at |s| "
-            "| max|G_diag-G_H| | at |s| | N^2/pi | max|G_H| | steps | PTD CPU s | PTD wall s |\n"
+    head = ("| N | E/A | official | cond(V) | official | gap PTD | official | at omega | gap diag | at omega "
+            "| N^2/pi | max G_H | steps | PTD CPU s | PTD wall s |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [f"| {r['N']} | {r['relE']:.3f} | {official(r, 0, '.3f')} | {r['cond']:.2f} | {official(r, 1, '.2f')} | "
              f"{r['err_ptd']:.2e} | {official(r, 2, '.1e')} | {r['at']:.1f} | {r['err_diag']:.3f} | {r['spike']:.1f} | "

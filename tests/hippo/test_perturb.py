@@ -101,7 +101,7 @@ def test_ptd_speed_bound_by_N():
     """Coarse-to-fine warm starts keep the optimiser's evaluations per level flat in N (each O(N^3))."""
     steps = {N: ptd("legs", N).steps for N in (16, 32, 64, 128)}
     assert max(steps.values()) <= 120, steps
-    assert perturb.estimate_seconds(hippo.FAST_N) <= 10 and perturb.estimate_seconds(hippo.MAX_N) <= 60
+    assert perturb.estimate_seconds(hippo.FAST_N) <= 10 and perturb.estimate_seconds(hippo.MAX_N) <= 90
 
 
 def _check_against_official(rows):

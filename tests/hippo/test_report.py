@@ -10,7 +10,7 @@ from ssm import hippo
 def test_report_prints_ours_beside_the_official_figures(capsys):
     assert hippo.main(["report", "8"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("| N | ||E||/||A_H|| | official | cond(V) | official |")
+    assert lines[0].startswith("| N | E/A | official | cond(V) | official | gap PTD | official |")
     row = [c.strip() for c in lines[2].strip("|").split("|")]
     assert row[0] == "8" and row[2] == "0.098" and row[4] == "5.11" and row[6] == "1.1e-02"
     assert float(row[3]) <= 1.05 * 5.11 and float(row[5]) <= 1.1e-2

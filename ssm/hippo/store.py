@@ -1,5 +1,6 @@
-"""Disk cache of PTD results: one .npz per argument set under $SSM_CACHE_DIR/hippo (default ~/.cache/ssm/hippo),
-written atomically and checked on reading (a file that is not a valid decomposition of A + E is ignored)."""
+"""Disk cache of PTD results: one .npz per argument set under <root>/hippo (root: $SSM_CACHE_DIR, else the data
+directory $SSM_DATA, else ~/.cache/ssm), written atomically and checked on reading (a file that is not a valid
+decomposition of A + E is ignored and rewritten)."""
 from __future__ import annotations
 
 import hashlib
@@ -16,11 +17,12 @@ FIELDS = ("Lambda", "V", "V_inv", "E", "cond", "steps")
 
 
 def cache_dir() -> Optional[Path]:
-    """$SSM_CACHE_DIR/hippo, ~/.cache/ssm/hippo when unset, None (no disk cache) when set to ''."""
+    """<root>/hippo with root = $SSM_CACHE_DIR, else $SSM_DATA, else ~/.cache/ssm; None when SSM_CACHE_DIR=''."""
     root = os.environ.get("SSM_CACHE_DIR")
     if root == "":
         return None
-    return Path(root or Path.home() / ".cache" / "ssm").expanduser() / "hippo"
+    root = root or os.environ.get("SSM_DATA") or Path.home() / ".cache" / "ssm"
+    return Path(root).expanduser() / "hippo"
 
 
 def cache_path(version: str, key: Tuple) -> Optional[Path]:

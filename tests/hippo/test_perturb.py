@@ -78,6 +78,18 @@ def test_ptd_disk_cache_round_trip_and_corrupt_file(tmp_path, monkeypatch):
     assert not list((tmp_path / "hippo").glob("*.tmp"))
 
 
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SSM_CACHE_DIR", "")
+    assert store.cache_dir() is None and store.cache_path("v", ("legs", 8)) is None
+    monkeypatch.delenv("SSM_CACHE_DIR")
+    monkeypatch.setenv("SSM_DATA", str(tmp_path / "data"))
+    assert store.cache_dir() == tmp_path / "data" / "hippo"
+    monkeypatch.setenv("SSM_CACHE_DIR", str(tmp_path / "cache"))
+    assert store.cache_dir() == tmp_path / "cache" / "hippo"
+    a, b = store.cache_path("v1", ("legs", 8, None)), store.cache_path("v2", ("legs", 8, None))
+    assert a.name.startswith("ptd-legs-8-") and a != b  # a new algorithm version never reads old files
+
+
 def test_ptd_eps_targets_relative_size():
     A = transition("legs", 16)[0].numpy()
     for eps in (0.03, 0.09):

@@ -59,6 +59,10 @@ def _train(args: List[str]) -> int:
 
 
 def _eval(args: List[str]) -> int:
+    if args[:1] in (["-h"], ["--help"]):
+        print("usage: ssm eval --ckpt FILE [--config FILE] [--key value ...]\n\nValidate and test a checkpoint with "
+              "the config.yaml its run saved (or --config FILE); --key value overrides as in `ssm train --help`.")
+        return 0
     from .train.cli import evaluate
 
     evaluate(args)

@@ -40,7 +40,7 @@ def read_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
     return ckpt
 
 
-def check_fits(module: torch.nn.Module, ckpt: Mapping[str, Any], path: Optional[Union[str, Path]] = None,
+def check_fits(module: torch.nn.Module, ckpt: Mapping[str, Any], path: Optional[Union[str, Path]] = None, *,
                hparams: Optional[Mapping[str, Any]] = None) -> None:
     """Raise ValueError unless the checkpoint's weights have the names and shapes of `module`'s, saying which
     model settings differ between the checkpoint's run and this one."""

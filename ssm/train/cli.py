@@ -14,7 +14,8 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .checkpoint import CheckedCheckpointIO, check_fits, read_checkpoint
-from .config import check_config_file, check_layer_config, config_files, flat_keys, innermost, one_line, setting_prefix
+from .config import (check_config_file, check_layer_config, config_files, flat_keys, innermost, one_line,
+                     setting_prefix)
 from .module import SequenceLightningModule
 from .summary import replace_default_summary
 
@@ -184,7 +185,7 @@ def load_weights(module: L.LightningModule, ckpt: Union[str, Path]) -> L.Lightni
     if not isinstance(module, L.LightningModule):
         raise TypeError(f"module must be a LightningModule (e.g. load_run(ckpt)[0].model), got {type(module).__name__}")
     state = read_checkpoint(ckpt)
-    check_fits(module, state, ckpt, getattr(module, "hparams", None))
+    check_fits(module, state, ckpt, hparams=getattr(module, "hparams", None))
     module.load_state_dict(state["state_dict"])
     return module
 

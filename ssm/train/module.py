@@ -118,7 +118,8 @@ class SequenceLightningModule(L.LightningModule):
         converts the module for "64-true" precision, which would round them through float32). A checkpoint of a
         model of another size fails here with the settings that differ, before Lightning loads the weights."""
         trainer = self._trainer
-        check_fits(self, checkpoint, getattr(trainer, "ckpt_path", None) if trainer is not None else None, self.hparams)
+        check_fits(self, checkpoint, getattr(trainer, "ckpt_path", None) if trainer is not None else None,
+                   hparams=self.hparams)
         if {v.dtype for v in checkpoint["state_dict"].values() if v.is_floating_point()} == {torch.float64}:
             self.double()
         if "rng_states" in checkpoint:

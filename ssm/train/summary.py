@@ -34,8 +34,9 @@ class Summary(RichModelSummary):
         def count(n: float) -> str:
             return get_human_readable_count(int(n)).strip()
 
-        console.print(f"Params: {count(trainable_parameters)} trainable, {count(total_parameters - trainable_parameters)} "
-                      f"frozen, {count(total_parameters)} total ({get_formatted_model_size(model_size)} MB); modules: "
+        frozen = total_parameters - trainable_parameters
+        console.print(f"Params: {count(trainable_parameters)} trainable, {count(frozen)} frozen, "
+                      f"{count(total_parameters)} total ({get_formatted_model_size(model_size)} MB); modules: "
                       f"{total_training_modes['train']} in train mode, {total_training_modes['eval']} in eval mode")
 
 

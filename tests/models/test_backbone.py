@@ -36,7 +36,8 @@ def test_step_path_equals_full_pass(prenorm, norm, residual):
 LAYERS = {
     "s4": {"d_state": 4, "bidirectional": True}, "s4d": {"d_state": 4, "bidirectional": True},
     "dss": {"d_state": 4, "bidirectional": True}, "s4-ptd": {"d_state": 4, "bidirectional": True},
-    "s5": {"d_state": 4, "blocks": 1, "bidirectional": True}, "s5-ptd": {"d_state": 4, "blocks": 1, "bidirectional": True},
+    "s5": {"d_state": 4, "blocks": 1, "bidirectional": True},
+    "s5-ptd": {"d_state": 4, "blocks": 1, "bidirectional": True},
     "lowrank-gru": {"rank": 2}, "lowrank-lstm": {"rank": 2}, "cfc": {},
 }
 MASKING = {"s5", "s5-ptd"}  # layers that take `lengths` on this branch; the others get it from the layers rewrite

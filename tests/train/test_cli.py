@@ -112,3 +112,23 @@ def test_ema_callback_and_regression_task(tmp_path):
     trainer.fit(module, data, data)
     after = trainer.validate(module, data, verbose=False)[0]["val/mse"]
     assert after < before
+
+
+def test_a_run_prints_no_noise(tmp_path, capfd, caplog):
+    """No LightningCLI args warning, LeafSpec deprecation, logger advertisement or FLOPs of 0 in a plain run."""
+    import logging
+    import warnings
+
+    from ssm.cli import main
+
+    caplog.set_level(logging.INFO)
+    args = tiny(tmp_path, "--trainer.max_steps", "1")
+    args[args.index("--trainer.enable_model_summary") + 1] = "true"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", *args]) == 0
+    out = capfd.readouterr()
+    text = "\n".join([out.out, out.err, caplog.text] + [str(w.message) for w in caught])
+    for noise in ("args parameter is intended", "LeafSpec", "Tip:", "litlogger", "FLOPs"):
+        assert noise not in text, noise
+    assert "Params:" in text and "test accuracy:" in text  # the summary and the result are still printed

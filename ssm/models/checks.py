@@ -82,7 +82,7 @@ def require(ok: torch.Tensor, message: Callable[[], str]) -> None:
         if not bool(ok.all()):
             raise ValueError(message())
     else:
-        torch._assert_async(ok.all(), "invalid lengths or token ids (run on CPU for the full message)")
+        torch._assert_async(ok.all(), "invalid lengths or token ids (the eager model on the CPU says which)")
 
 
 def check_lengths(lengths: Optional[torch.Tensor], batch: int, length: int, minimum: int) -> None:

@@ -23,7 +23,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         if not argv:  # `ssm` alone runs the default job, like `ssm train`
-            return _train([])
+            return _run("train", _train, [])
         print("usage: ssm {" + ",".join(COMMANDS) + "} ...\n\ncommands:")
         for name, text in COMMANDS.items():
             print(f"  {name:8s} {text}")
@@ -33,7 +33,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     if cmd not in handlers:
         print(f"ssm: unknown command {cmd!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    return handlers[cmd](rest)
+    return _run(cmd, handlers[cmd], rest)
+
+
+# What a user's mistake raises (a setting, a file, a value): one line on stderr and exit status 2 instead of a
+# traceback. SSM_DEBUG=1 shows the traceback.
+USER_ERRORS = (ValueError, TypeError, OSError)
+
+
+def _run(cmd: str, handler, args: List[str]) -> int:
+    try:
+        return handler(args)
+    except USER_ERRORS as e:
+        if os.environ.get("SSM_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"ssm {cmd}: error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
+        return 2
 
 
 def _train(args: List[str]) -> int:
@@ -44,6 +59,10 @@ def _train(args: List[str]) -> int:
 
 
 def _eval(args: List[str]) -> int:
+    if args[:1] in (["-h"], ["--help"]):
+        print("usage: ssm eval --ckpt FILE [--config FILE] [--key value ...]\n\nValidate and test a checkpoint with "
+              "the config.yaml its run saved (or --config FILE); --key value overrides as in `ssm train --help`.")
+        return 0
     from .train.cli import evaluate
 
     evaluate(args)

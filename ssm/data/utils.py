@@ -66,6 +66,20 @@ def stratified_split(labels: torch.Tensor, n_test: int, seed: int = 0) -> Tuple[
     return torch.cat(train).sort().values, torch.cat(test).sort().values
 
 
+def stratified_subset(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Sorted indices of `n` items with the classes as balanced as the data allows (classes take turns, each in
+    a seeded random order); all indices if n >= len(labels)."""
+    if n >= len(labels):
+        return torch.arange(len(labels))
+    g = torch.Generator().manual_seed(seed)
+    rank = torch.empty(len(labels))
+    for c in labels.unique():
+        idx = (labels == c).nonzero().flatten()
+        rank[idx[torch.randperm(len(idx), generator=g)]] = torch.arange(len(idx), dtype=rank.dtype)
+    order = torch.argsort(rank + torch.rand(len(labels), generator=g))  # rank k of every class before rank k + 1
+    return order[:n].sort().values
+
+
 def bit_reversal_permutation(n: int, size: Optional[int] = None) -> torch.Tensor:
     """Bit reversal over the next power of two >= n, keeping the indices < n (the pMNIST permutation)."""
     size = size or 1 << (n - 1).bit_length()

@@ -1,15 +1,23 @@
 """`ssm train` / `ssm eval`: LightningCLI over SequenceLightningModule and the data modules."""
 from __future__ import annotations
 
+import logging
 import os
+import re
+import warnings
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import lightning as L
-import torch
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from .checkpoint import CheckedCheckpointIO, check_fits, read_checkpoint
+from .config import (check_config_file, check_layer_config, config_files, flat_keys, innermost, one_line,
+                     setting_prefix)
 from .module import SequenceLightningModule
+from .summary import replace_default_summary
 
 ROOT = "${trainer.default_root_dir}"  # placeholder in logger/checkpoint paths, replaced by the run directory
 
@@ -42,14 +50,22 @@ DEFAULTS: Dict[str, Any] = {
 
 
 class SSMCLI(LightningCLI):
-    """LightningCLI with the data module's sizes linked into the model and a `--ckpt_path` to resume from."""
+    """LightningCLI with the data module's sizes and rate linked into the model, `--ckpt_path` to resume from,
+    `model.layer_kwargs` checked against the layer before anything is built, and checkpoint errors naming the file."""
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument("--ckpt_path", type=Optional[str], default=None,
                             help='checkpoint to resume fitting from ("last" = the run\'s last.ckpt)')
-        for key in ("d_input", "d_output", "vocab_size"):
+        for key in ("d_input", "d_output", "vocab_size", "rate"):
             parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
         parser.set_defaults(DEFAULTS)
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        """Parse, then check model.layer_kwargs against the layer's constructor (before the seed or any object)."""
+        super().parse_arguments(parser, args)
+        sub = self.config.get("subcommand")
+        config = self.config[sub] if sub else self.config
+        config.model.layer_kwargs = check_layer_config(config.model.layer, config.model.layer_kwargs)
 
     def before_instantiate_classes(self) -> None:
         """Put loggers and checkpoints under the run directory (so `--ckpt_path last` finds the last run's file);
@@ -68,10 +84,56 @@ class SSMCLI(LightningCLI):
                     if isinstance(value, str) and value.startswith(ROOT):
                         args[field] = root + value[len(ROOT):]
 
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """Lightning's trainer, with checkpoint loading that names the file and a summary without unmeasured FLOPs."""
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = CheckedCheckpointIO()
+        replace_default_summary(trainer.callbacks)
+        return trainer
+
+
+class _NoTips(logging.Filter):
+    """Drops Lightning's advertisements ("💡 Tip: ... try installing litlogger") from its info log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip")
+
+
+def quiet_lightning() -> None:
+    """Silence the messages Lightning prints on every run that say nothing about this run."""
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                            category=FutureWarning, module=r"lightning\.")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _NoTips) for f in log.filters):
+            log.addFilter(_NoTips())
+
 
 def _cli(args: Optional[List[str]]) -> SSMCLI:
-    return SSMCLI(SequenceLightningModule, L.LightningDataModule, subclass_mode_data=True, run=False, args=args,
-                  save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "ssm train"})
+    """The CLI with model, data module and trainer built from `args`; ValueError/FileNotFoundError with one line
+    naming the setting or file for a bad config (before anything is built)."""
+    quiet_lightning()
+    for path in config_files(args or []):
+        check_config_file(path)
+    with warnings.catch_warnings():  # `ssm train ARGS` passes its own argv on purpose
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
+        try:
+            return SSMCLI(SequenceLightningModule, L.LightningDataModule, subclass_mode_data=True, run=False,
+                          args=args, save_config_kwargs={"overwrite": True},
+                          parser_kwargs={"prog": "ssm train", "exit_on_error": False})
+        except ArgumentError as e:
+            raise ValueError(one_line(e) + _where(e, config_files(args or []))) from None
+        except (ValueError, TypeError) as e:  # a constructor's check: name the setting it is about
+            cause = innermost(e)
+            raise (TypeError if isinstance(cause, TypeError) else ValueError)(setting_prefix(cause) + str(cause)) from e
+
+
+def _where(error: ArgumentError, files: List[str]) -> str:
+    """" (in FILE)" for an unknown key that comes from one of the config `files`."""
+    m = re.search(r"Option '([\w.]+)' is not accepted", str(error))
+    hits = [f for f in files if m and m.group(1) in flat_keys(f)]
+    return f" (in {', '.join(hits)}; `ssm train --help` lists the settings)" if hits else ""
 
 
 def train(args: Optional[List[str]] = None) -> Dict[str, float]:
@@ -102,22 +164,28 @@ def run_config(ckpt: Path) -> Optional[Path]:
 def load_run(ckpt: Union[str, Path], args: Sequence[str] = ()) -> Tuple[SSMCLI, str]:
     """The CLI (model, data module, trainer) of the run that wrote checkpoint `ckpt`, built from that run's
     config.yaml (or `--config` in `args`) with `args` as overrides; returns (cli, checkpoint path).
-    The weights are not loaded: pass the path to trainer.validate/test, or load it with `load_weights`."""
+    The weights are not loaded: pass the path to trainer.validate/test, or load it with `load_weights`.
+    FileNotFoundError/ValueError name the checkpoint, the config or the setting that is wrong."""
     args = list(args)
     ckpt = Path(ckpt)
-    if not ckpt.exists():
-        raise SystemExit(f"--ckpt {ckpt} does not exist")
-    if "--config" not in args:
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
+    if "--config" not in args and not any(a.startswith("--config=") for a in args):
         cfg = run_config(ckpt)
         if cfg is None:
-            raise SystemExit(f"no config.yaml found beside {ckpt}; pass --config FILE")
+            raise FileNotFoundError(f"no config.yaml of the run that wrote {ckpt} (looked in the 3 directories above "
+                                    "it); pass --config FILE")
         args = ["--config", str(cfg)] + args
     return _cli(args + ["--trainer.logger", "false"]), str(ckpt)
 
 
 def load_weights(module: L.LightningModule, ckpt: Union[str, Path]) -> L.LightningModule:
-    """Load the state dict of checkpoint `ckpt` into `module` (the run's own architecture) and return it."""
-    state = torch.load(str(ckpt), map_location="cpu", weights_only=False)
+    """Load the weights of checkpoint `ckpt` into `module` (the run's own architecture) and return it;
+    ValueError naming the file if it is unreadable or was written by a model of another size."""
+    if not isinstance(module, L.LightningModule):
+        raise TypeError(f"module must be a LightningModule (e.g. load_run(ckpt)[0].model), got {type(module).__name__}")
+    state = read_checkpoint(ckpt)
+    check_fits(module, state, ckpt, hparams=getattr(module, "hparams", None))
     module.load_state_dict(state["state_dict"])
     return module
 
@@ -126,7 +194,7 @@ def evaluate(args: Optional[List[str]] = None) -> Dict[str, float]:
     """Validate and test the checkpoint given by `--ckpt FILE` with its run's config (or `--config`)."""
     args = list(args or [])
     if "--ckpt" not in args or args.index("--ckpt") + 1 >= len(args):
-        raise SystemExit("ssm eval: --ckpt FILE is required")
+        raise ValueError("--ckpt FILE is required (ssm eval --ckpt FILE [--config FILE] [--key value ...])")
     i = args.index("--ckpt")
     ckpt = args[i + 1]
     del args[i: i + 2]

@@ -10,7 +10,9 @@ from torch import nn
 
 from ..layers import REGISTRY
 from ..models import SequenceModel
+from ..models.checks import check_rate
 from ..models.retrieval import RetrievalModel
+from .checkpoint import check_fits
 from .optim import param_groups, scheduler
 
 LayerName = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]
@@ -48,9 +50,11 @@ class SequenceLightningModule(L.LightningModule):
         min_lr_ratio: float = 0.0,
         plateau_factor: float = 0.2,
         plateau_patience: int = 10,
+        rate: float = 1.0,
     ):
         super().__init__()
         self.save_hyperparameters()
+        self.rate = check_rate(rate)  # factor on every step size dt (from the data module: 2.0 = half the sample rate)
         if encoder == "auto":
             encoder = "embedding" if vocab_size else "linear"
         kwargs = dict(d_input=d_input, d_output=d_output, d_model=d_model, n_layers=n_layers, layer=layer,
@@ -64,8 +68,8 @@ class SequenceLightningModule(L.LightningModule):
             setattr(self, f"{split}_metric", _metric(task, d_output))
 
     def forward(self, x: Any, lengths: Any = None) -> torch.Tensor:
-        """Logits (B, d_output) (or predictions for regression)."""
-        return self.model(x, lengths)
+        """Logits (B, d_output) (or predictions for regression) at the module's `rate`."""
+        return self.model(x, lengths, rate=self.rate)
 
     def _shared_step(self, batch: Any, split: str) -> torch.Tensor:
         x, y, lengths = _unpack(batch)
@@ -94,14 +98,15 @@ class SequenceLightningModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        opt = make_optimizer(hp.optimizer, param_groups(self.model, hp.lr, hp.weight_decay), hp.lr, tuple(hp.betas))
+        groups = param_groups(self.model, hp.lr, hp.weight_decay)
+        opt = make_optimizer(hp.optimizer, groups, lr=hp.lr, betas=tuple(hp.betas))
         if hp.scheduler == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=hp.plateau_factor,
                                                                patience=hp.plateau_patience)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss", "interval": "epoch"}}
         # total steps read lazily: asking Lightning here would set the data up before a checkpoint's loader state loads
-        sched = scheduler(opt, hp.scheduler, hp.warmup_steps, lambda: self.trainer.estimated_stepping_batches,
-                          hp.min_lr_ratio)
+        sched = scheduler(opt, hp.scheduler, warmup_steps=hp.warmup_steps, min_ratio=hp.min_lr_ratio,
+                          total_steps=lambda: self.trainer.estimated_stepping_batches)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
@@ -110,14 +115,18 @@ class SequenceLightningModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         """Restore RNG states; take the checkpoint's float64 weights as they are (Lightning loads them before it
-        converts the module for "64-true" precision, which would round them through float32)."""
+        converts the module for "64-true" precision, which would round them through float32). A checkpoint of a
+        model of another size fails here with the settings that differ, before Lightning loads the weights."""
+        trainer = self._trainer
+        check_fits(self, checkpoint, getattr(trainer, "ckpt_path", None) if trainer is not None else None,
+                   hparams=self.hparams)
         if {v.dtype for v in checkpoint["state_dict"].values() if v.is_floating_point()} == {torch.float64}:
             self.double()
         if "rng_states" in checkpoint:
             torch.set_rng_state(checkpoint["rng_states"]["torch"])
 
 
-def make_optimizer(name: str, groups: list, lr: float, betas: Tuple[float, float]) -> torch.optim.Optimizer:
+def make_optimizer(name: str, groups: list, *, lr: float, betas: Tuple[float, float]) -> torch.optim.Optimizer:
     """AdamW (default), Adam (L2 weight decay), RMSprop (Barone's low-rank RNNs) or SGD with momentum 0.9."""
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=betas)

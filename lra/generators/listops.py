@@ -10,7 +10,6 @@ Determinism: examples come in chunks of CHUNK kept trees, chunk c drawn from its
 """
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import statistics
@@ -110,16 +109,19 @@ def chunk(args: Tuple[int, int, ListOpsSpec]) -> List[Tuple[str, int]]:
     return out
 
 
-def stream(seed: int, spec: ListOpsSpec, workers: int) -> Iterator[Tuple[str, int]]:
-    """Distinct examples in chunk order (identical for any number of workers)."""
-    seen = set()
+def stream(seed: int, spec: ListOpsSpec, workers: int, total: int) -> Iterator[Tuple[str, int]]:
+    """`total` distinct examples in chunk order (identical for any number of workers)."""
+    seen: set = set()
     pool = process_pool(workers) if workers > 1 else None
+    c = 0
     try:
-        for start in itertools.count(0, 4 * workers):  # a bounded round of chunks at a time
-            jobs = [(seed, c, spec) for c in range(start, start + 4 * workers)]
+        while len(seen) < total:  # rounds of at most 2 chunks per worker, no more than still needed
+            n = min(2 * workers, -(-(total - len(seen)) // CHUNK))
+            jobs = [(seed, k, spec) for k in range(c, c + n)]
+            c += n
             for part in (pool.imap(chunk, jobs) if pool else map(chunk, jobs)):
                 for text, value in part:
-                    if text not in seen:
+                    if text not in seen and len(seen) < total:
                         seen.add(text)
                         yield text, value
     finally:
@@ -137,7 +139,7 @@ def generate(out: str, n_train: int, n_val: int, n_test: int, seed: int = 0, wor
     dest = Path(out).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
     sizes = {"train": n_train, "val": n_val, "test": n_test}
-    rows = stream(seed, spec, workers)
+    rows = stream(seed, spec, workers, n_train + n_val + n_test)
     tmp: Dict[str, Path] = {}
     try:
         for split, n in sizes.items():

@@ -68,14 +68,15 @@ def rate(n: int, seconds: float) -> float:
     return n / max(seconds, 1e-9)
 
 
-def measure(task: str, dm, n: int) -> Tuple[float, float, int]:
-    """(loader batches/s, model batches/s, mean sequence length)."""
+def measure(task: str, dm, n_loader: int, n: int) -> Tuple[float, float, int]:
+    """(loader batches/s over n_loader batches, model batches/s over n batches, mean sequence length)."""
     from ssm.train.module import SequenceLightningModule, _unpack
 
     list(batches(dm, 1))  # open the memory maps
     start = time.perf_counter()
-    got = list(batches(dm, n))
-    loader = rate(n, time.perf_counter() - start)
+    got = list(batches(dm, n_loader))
+    loader = rate(n_loader, time.perf_counter() - start)
+    got = got[:n]
     model = SequenceLightningModule(d_input=dm.d_input, d_output=dm.d_output, vocab_size=dm.vocab_size,
                                     architecture="retrieval" if task == "retrieval" else "sequence", layer="s4d",
                                     layer_kwargs={"d_state": 64, "bidirectional": True}, d_model=64, n_layers=2,
@@ -93,7 +94,8 @@ def measure(task: str, dm, n: int) -> Tuple[float, float, int]:
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lra.bench", description=__doc__.splitlines()[0])
     p.add_argument("--work", required=True, help="folder for generated sources and the prepared caches")
-    p.add_argument("--batches", type=int, default=20)
+    p.add_argument("--batches", type=int, default=5, help="batches through the model")
+    p.add_argument("--loader_batches", type=int, default=50, help="batches through the loader alone")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tasks", default=",".join(TASKS))
     for t in ("listops", "pathfinder", "pathx"):
@@ -106,7 +108,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("|---|---|---|---|---|---|")
     for task in ns.tasks.split(","):
         dm = data_module(task, srcs[task], str(work / "cache"))
-        loader, model, L = measure(task, dm, ns.batches)
+        loader, model, L = measure(task, dm, ns.loader_batches, ns.batches)
         print(f"| {task} | {BATCH[task]} | {L} | {loader:.1f} | {model:.2f} | {loader / model:.0f}x |", flush=True)
     return 0
 

@@ -1,6 +1,7 @@
 """The LightningDataModule shared by the six tasks, and datasets that fetch whole batches from memory maps."""
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -24,7 +25,7 @@ def random_split_indices(n: int, sizes: Sequence[int], seed: int) -> List[np.nda
     return [np.asarray(p.indices, dtype=np.int64) for p in parts]
 
 
-class RowDataset(torch.utils.data.Dataset):
+class RowDataset(torch.utils.data.Dataset, abc.ABC):
     """Rows `index` of memory-mapped arrays; the DataLoader fetches a batch at a time through `__getitems__`."""
 
     def __init__(self, index: np.ndarray):
@@ -39,8 +40,9 @@ class RowDataset(torch.utils.data.Dataset):
     def __getitems__(self, ids: Sequence[int]) -> Any:
         return self.fetch(np.sort(self.index[np.asarray(ids, dtype=np.int64)]))
 
+    @abc.abstractmethod
     def fetch(self, rows: np.ndarray) -> Any:
-        raise TypeError(f"{type(self).__name__} must define fetch(rows)")
+        """The collated batch of the given (sorted) rows."""
 
 
 class TokenRows(RowDataset):
@@ -83,7 +85,7 @@ class PixelRows(RowDataset):
         return x.unsqueeze(-1), torch.from_numpy(self.labels[rows].astype(np.int64))
 
 
-class LRADataModule(L.LightningDataModule):
+class LRADataModule(L.LightningDataModule, abc.ABC):
     """Shared plumbing: find or build the prepared cache, make the three splits, serve resumable loaders.
 
     Subclasses set `task` (cache name), `release_dir` (the folder of the official release it reads),
@@ -106,6 +108,7 @@ class LRADataModule(L.LightningDataModule):
         self.root, self.source, self.batch_size = data_dir, source, batch_size
         self.num_workers, self.seed, self.limit = num_workers, seed, limit
         self._manifest: Optional[Dict[str, Any]] = None
+        self._ready: Optional[Path] = None
 
     def options(self) -> Dict[str, Any]:
         """The preparation options that the cache must have been built with."""
@@ -117,6 +120,11 @@ class LRADataModule(L.LightningDataModule):
 
     def prepare(self) -> Path:
         """The cache directory, built from `source` (or `<data_dir>/lra_release/<release_dir>`) if needed."""
+        if self._ready is None:
+            self._ready = self._prepare()
+        return self._ready
+
+    def _prepare(self) -> Path:
         if self.source is not None:
             return type(self).prepare_fn(self.source, self.root, **self.options())
         if fresh(self.cache_dir, self.options(), None):
@@ -153,8 +161,9 @@ class LRADataModule(L.LightningDataModule):
                 ds.index = ds.index[: self.limit]
         self.train_set, self.val_set, self.test_set = sets
 
+    @abc.abstractmethod
     def splits(self, manifest: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Tuple[RowDataset, ...]:
-        raise TypeError(f"{type(self).__name__} must define splits(manifest, arrays)")
+        """(train, val, test) datasets over the prepared arrays."""
 
     def _loader(self, ds: RowDataset, shuffle: bool) -> ResumableLoader:
         return ResumableLoader(ds, self.batch_size, shuffle=shuffle, seed=self.seed, num_workers=self.num_workers,

@@ -1,6 +1,5 @@
 """ListOps: the generator's grammar and statistics, and the loader on files in the release's TSV format."""
 import collections
-import statistics
 from pathlib import Path
 
 import numpy as np

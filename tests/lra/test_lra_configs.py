@@ -39,8 +39,22 @@ def dss_gradient_finite() -> bool:
     return all(torch.isfinite(p.grad).all() for p in layer.parameters())
 
 
+@functools.lru_cache(maxsize=None)
+def ptd_long_step_finite() -> bool:
+    """S4-PTD with steps up to dt = 1 (the published ListOps range): the reference kernel must stay finite."""
+    torch.manual_seed(0)
+    layer = build("s4-ptd", d_model=16, d_state=64, dt_min=0.001, dt_max=1.0, backend="torch")
+    y, _ = layer(torch.randn(1, 256, 16))
+    y.sum().backward()
+    return bool(torch.isfinite(y).all()) and all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
 def marks(path: Path) -> list:
     out = [pytest.mark.xfail(pending(path), reason="layer keyword rename pending merge", strict=False)]
+    lk = yaml.safe_load(path.read_text())["model"]["layer_kwargs"]
+    if path.stem == "s4-ptd" and lk.get("dt_max", 0.1) >= 1.0:
+        out.append(pytest.mark.xfail(not ptd_long_step_finite(), strict=False,
+                                     reason="S4-PTD kernel NaN for dt near 1 (layer/kernel fix pending)"))
     if path.stem == "dss" and path.parent.name != "pathfinder" and path.parent.name != "image":
         out.append(pytest.mark.xfail(not dss_gradient_finite(), strict=False,
                                      reason="DSS-softmax gradient is NaN for long l_max (layer fix pending merge)"))

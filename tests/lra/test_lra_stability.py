@@ -3,7 +3,7 @@
 The official S4 ListOps run is known to go NaN after about an epoch for some users. Here each config trains
 for STEPS optimizer steps on generated ListOps (published lr, weight decay, norms, SSM lr; reduced width;
 the warmup keeps its 10% share of the run so the peak learning rate is reached), and every logged loss must
-be finite. Slow: run with `pytest -m slow tests/lra/test_stability.py`.
+be finite. Slow: run with `pytest -m slow tests/lra/test_lra_stability.py`.
 """
 import csv
 from pathlib import Path
@@ -13,7 +13,7 @@ import yaml
 
 from ssm.train.cli import train
 
-from test_configs import ROOT, marks
+from test_lra_configs import ROOT, marks
 
 STEPS = 200
 CONFIGS = sorted((ROOT / "listops").glob("*.yaml"))

@@ -4,7 +4,7 @@ Every image holds two target snakes of `contour_length` dashes ("paddles") and `
 `distractor_length` dashes. A snake starts at a random point and direction; each next dash starts `margin`
 pixels beyond the previous one's end, turned by an angle drawn from a grid over
 [-continuity * pi/4, continuity * pi/4] with weight cos^2(turn) (smooth, mostly straight contours). No dash
-comes closer than 2 * thickness + 1.5 * margin to another snake's dashes (or to its own, but the previous),
+comes closer than 2 * thickness + margin to another snake's dashes (or to its own, but the previous),
 and all stay `border` pixels inside the window. Two discs of radius `marker_radius` are drawn on snake ends
 at least `seed_distance` apart: label 1 when they sit on the two ends of the same target snake, label 0 when
 they sit on ends of the two different target snakes (so each class shows the same kinds of objects).

@@ -14,7 +14,7 @@ import numpy as np
 from .datamodule import LRADataModule, TokenRows
 from .release import (SourceHash, cache_root, fingerprint, format_error, fresh, open_array, read_lines, require,
                       write_cache)
-from .tokens import WordEncoder, build_vocab, put, token_dtype
+from .tokens import WordEncoder, build_vocab, check_l_max, put, token_dtype
 
 SPLITS = ("train", "val", "test")
 HEADER = ("Source", "Target")
@@ -52,6 +52,7 @@ def parse_tsv(path: Path, lines: Iterator[Tuple[int, str]]) -> Iterator[Tuple[Li
 
 def prepare_listops(source: str, data_dir: Optional[str] = None, l_max: int = 2048) -> Path:
     """Tokenise `source`/basic_{train,val,test}.tsv once into `<data_dir>/lra/listops/`; reuse it when unchanged."""
+    check_l_max(l_max)
     src = Path(source).expanduser()
     files = [require(src / f"basic_{s}.tsv", f"the ListOps {s} split",
                      " (the listops-1000 folder of the release)") for s in SPLITS]

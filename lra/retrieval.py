@@ -16,7 +16,7 @@ import numpy as np
 from .datamodule import LRADataModule, PairRows
 from .release import (SourceHash, cache_root, fingerprint, format_error, fresh, open_array, read_lines, require,
                       write_cache)
-from .tokens import CharEncoder, build_vocab, put, token_dtype
+from .tokens import CharEncoder, build_vocab, check_l_max, put, token_dtype
 
 SPLITS = ("train", "eval", "test")
 
@@ -42,6 +42,7 @@ def parse_tsv(path: Path, lines: Iterator[Tuple[int, str]]) -> Iterator[Tuple[in
 
 def prepare_retrieval(source: str, data_dir: Optional[str] = None, l_max: int = 4000) -> Path:
     """Encode new_aan_pairs.{train,eval,test}.tsv once into `<data_dir>/lra/retrieval/` (memory-mapped)."""
+    check_l_max(l_max)
     src = Path(source).expanduser()
     files = [require(src / f"new_aan_pairs.{s}.tsv", f"the AAN {s} split", " (the tsv_data folder of the release)")
              for s in SPLITS]

@@ -15,7 +15,7 @@ import numpy as np
 
 from .datamodule import LRADataModule, TokenRows, random_split_indices
 from .release import SourceHash, cache_root, fingerprint, format_error, fresh, open_array, require, write_cache
-from .tokens import CharEncoder, build_vocab, put, token_dtype
+from .tokens import CharEncoder, build_vocab, check_l_max, put, token_dtype
 
 SPLITS = ("train", "test")
 CLASSES = ("neg", "pos")
@@ -49,6 +49,7 @@ def read_review(path: Path, data: bytes) -> str:
 
 def prepare_text(source: str, data_dir: Optional[str] = None, l_max: int = 4096, min_freq: int = 15) -> Path:
     """Encode aclImdb/ once into `<data_dir>/lra/text/`; reuse it when unchanged."""
+    check_l_max(l_max)
     src = Path(source).expanduser()
     files = {s: review_files(src, s) for s in SPLITS}
     dest, options = cache_root(data_dir) / "text", {"l_max": l_max, "min_freq": min_freq}

@@ -21,6 +21,13 @@ def build_vocab(counts: Counter, min_freq: int = 1) -> List[str]:
     return list(SPECIALS) + kept
 
 
+def check_l_max(l_max: int) -> int:
+    """`l_max` if it is an int >= 2 (room for one token and <eos>), else ValueError."""
+    if not isinstance(l_max, int) or isinstance(l_max, bool) or l_max < 2:
+        raise ValueError(f"l_max must be an int >= 2, got {l_max!r}")
+    return l_max
+
+
 def token_dtype(vocab_size: int) -> np.dtype:
     """The smallest unsigned dtype that holds every id."""
     return np.dtype(np.uint8 if vocab_size <= 256 else np.uint16 if vocab_size <= 65536 else np.uint32)

@@ -202,3 +202,10 @@ def torch_range(n):
     import torch
 
     return torch.arange(n)[None, :]
+
+
+def test_bad_arguments_name_themselves(tmp_path):
+    with pytest.raises(ValueError, match="l_max must be an int >= 2, got 1"):
+        prepare_listops(str(tmp_path), l_max=1)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        ListOpsDataModule(batch_size=0)

@@ -66,15 +66,27 @@ def variants() -> List[str]:
     return sorted(n for n in names if n and " " not in n)  # "Mr serious": espeak-ng cannot select it by name
 
 
+def languages() -> List[str]:
+    """The English voices of LANGUAGES that this espeak-ng has (an unknown voice would silently fall back)."""
+    espeak_version()
+    out = subprocess.run([ESPEAK, "--voices=en"], capture_output=True, text=True, check=True).stdout
+    have = {line.split()[1] for line in out.splitlines()[1:] if len(line.split()) > 1}
+    found = [lang for lang in LANGUAGES if lang in have]
+    if not found:
+        raise RuntimeError(f"{ESPEAK} lists none of the English voices {list(LANGUAGES)}; reinstall it ({INSTALL})")
+    return found
+
+
 def speaker_id(voice: str) -> str:
     """An 8-hex-digit speaker name for a voice such as "en-us+m3" (the release's speakers look the same)."""
     return hashlib.sha1(voice.encode()).hexdigest()[:8]
 
 
-def plan(words: Sequence[str], per_word: int, seed: int, voice_variants: Sequence[str]) -> List[Clip]:
+def plan(words: Sequence[str], per_word: int, seed: int, voice_variants: Sequence[str],
+         langs: Sequence[str] = LANGUAGES) -> List[Clip]:
     """All clips and their random draws, from one generator seeded by `seed`."""
     rng = np.random.default_rng(seed)
-    voices = [f"{lang}+{v}" for lang in LANGUAGES for v in voice_variants]
+    voices = [f"{lang}+{v}" for lang in langs for v in voice_variants]
     clips, count = [], {}
     for word in words:
         for _ in range(per_word):
@@ -161,8 +173,8 @@ def synthesize(out: str, words: Sequence[str] = SC35, per_word: int = 100, seed:
     target = Path(out).expanduser()
     if target.exists():
         raise FileExistsError(f"--out {target} already exists; remove it or choose another folder")
-    version, voice_variants = espeak_version(), variants()
-    clips = plan(words, per_word, seed, voice_variants)
+    version, voice_variants, langs = espeak_version(), variants(), languages()
+    clips = plan(words, per_word, seed, voice_variants, langs)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
     try:
@@ -179,7 +191,7 @@ def synthesize(out: str, words: Sequence[str] = SC35, per_word: int = 100, seed:
             lines = sorted(f"{c.word}/{c.name}" for c in clips if splits[c] == split)
             (tmp / name).write_text("".join(line + "\n" for line in lines))
         info = {"generator": "ssm data synth-speech", "espeak_ng": version, "seed": seed, "per_word": per_word,
-                "words": words, "languages": list(LANGUAGES), "variants": voice_variants,
+                "words": words, "languages": langs, "variants": voice_variants,
                 "clips": {s: sum(v == s for v in splits.values()) for s in ("train", "val", "test")}}
         (tmp / "synth_info.json").write_text(json.dumps(info, indent=1) + "\n")
         (tmp / "clips.jsonl").write_text("".join(json.dumps(asdict(c)) + "\n" for c in clips))

@@ -144,15 +144,21 @@ def cache_path(source: Path, classes: Classes, root: Optional[str] = None) -> Tu
 
 def decode(source: Path, clips: Sequence[Tuple[str, int, str]], jobs: Optional[int] = None) -> Dict[str, torch.Tensor]:
     """Read every clip into zero-padded int16 (n, 16000) tensors and int64 labels per split."""
-    with ThreadPoolExecutor(jobs) as pool:  # soundfile releases the GIL while it decodes
-        audio = list(pool.map(lambda c: read_wav(source / c[0]), clips))
+    rows = {split: [i for i, c in enumerate(clips) if c[2] == split] for split in SPLITS}
     out: Dict[str, torch.Tensor] = {}
-    for split in SPLITS:
-        idx = [i for i, c in enumerate(clips) if c[2] == split]
-        x = torch.zeros(len(idx), SAMPLE_RATE, dtype=torch.int16)
-        for row, i in enumerate(idx):
-            x[row, : audio[i].shape[0]] = audio[i]
-        out[f"{split}_x"], out[f"{split}_y"] = x, torch.tensor([clips[i][1] for i in idx], dtype=torch.int64)
+    slot = {}
+    for split, idx in rows.items():
+        out[f"{split}_x"] = torch.zeros(len(idx), SAMPLE_RATE, dtype=torch.int16)
+        out[f"{split}_y"] = torch.tensor([clips[i][1] for i in idx], dtype=torch.int64)
+        slot.update({i: (out[f"{split}_x"], row) for row, i in enumerate(idx)})
+
+    def fill(i: int) -> None:
+        x, row = slot[i]
+        audio = read_wav(source / clips[i][0])
+        x[row, : audio.shape[0]] = audio
+
+    with ThreadPoolExecutor(jobs) as pool:  # soundfile releases the GIL while it decodes; each row is written once
+        list(pool.map(fill, range(len(clips))))
     return out
 
 

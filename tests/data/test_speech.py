@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
+sf = pytest.importorskip("soundfile")
 import torch
 
 import yaml

@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
-import soundfile as sf
+sf = pytest.importorskip("soundfile")
 
 from ssm.cli import main
 from ssm.data import synth_speech

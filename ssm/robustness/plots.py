@@ -34,7 +34,7 @@ def plot_accuracy(panels: Dict[str, Dict[str, Curve]], path: Path, title: str = 
     n = len(panels)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False, layout="constrained")
     for ax, (name, curves) in zip(axes.flat, panels.items()):
         for label, (x, y, err) in curves.items():
             ax.errorbar(x, 100 * np.asarray(y), yerr=None if err is None else 100 * np.asarray(err),
@@ -59,7 +59,7 @@ def plot_transfer(layers: List[dict], path: Path, title: str = "") -> Path:
     n = len(layers)
     cols = min(n, 2)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.8 * rows), squeeze=False, layout="constrained")
     for ax, d in zip(axes.flat, layers):
         for c, g in zip(d["channels"], d["G"]):
             ax.loglog(d["w"], g, lw=0.9, label=f"channel {c}")

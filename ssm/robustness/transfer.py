@@ -76,28 +76,38 @@ def layer_response(layer: nn.Module, w: torch.Tensor, rate: Optional[float] = No
     return torch.cat(out, dim=-1)
 
 
-def log_ratio(G: torch.Tensor, G_ref: torch.Tensor) -> torch.Tensor:
-    """log|G_h| - log|G_ref|: (H, F), (F,) -> (H, F)."""
-    return G.abs().clamp_min(1e-300).log() - G_ref.abs().clamp_min(1e-300).log()
+def _window(w: torch.Tensor, decades: float) -> int:
+    """Half-width in grid points of +-`decades` on a log-spaced w."""
+    return max(1, round(decades / math.log10(float(w[1] / w[0]))))
 
 
 def local_excess(score: torch.Tensor, w: torch.Tensor, decades: float = 0.15) -> torch.Tensor:
     """score minus its running mean over +-`decades` of a log-spaced w: (..., F) -> (..., F).
 
     A narrow resonance stands out; a broad change of level (a learned gain, a different roll-off) does not."""
-    k = max(1, round(decades / math.log10(float(w[1] / w[0]))))
+    k = _window(w, decades)
     padded = torch.cat([score[..., :1].expand(*score.shape[:-1], k), score, score[..., -1:].expand(*score.shape[:-1], k)], -1)
     c = torch.nn.functional.pad(padded.cumsum(-1), (1, 0))
     return score - (c[..., 2 * k + 1:] - c[..., : -2 * k - 1]) / (2 * k + 1)
 
 
+def envelope(mag: torch.Tensor, w: torch.Tensor, decades: float = 0.15) -> torch.Tensor:
+    """Running maximum of a magnitude (F,) over +-`decades` of a log-spaced w: fills the reference's notches."""
+    k = _window(w, decades)
+    return torch.nn.functional.max_pool1d(mag.reshape(1, 1, -1), 2 * k + 1, 1, k).reshape(-1)
+
+
 def _curve(layer: nn.Module, w: torch.Tensor, criterion: str, rate: Optional[float], local: bool = True) -> torch.Tensor:
-    """Per-channel score (H, F) whose maximum over frequency marks the spike ("legs": the local excess of
-    `log_ratio` over the HiPPO-LegS reference, or the raw ratio when `local` is False; "peak": |G_h| / max |G_h|)."""
+    """Per-channel score (H, F) whose maximum over frequency marks the spike. "legs": the local excess of
+    log|G_h| over the envelope of the HiPPO-LegS reference's |G_H| (or log|G_h| alone when `local` is False,
+    to refine a spike on a short linear grid); "peak": |G_h| / max |G_h|."""
     G = layer_response(layer, w, rate)
     if criterion == "legs":
-        r = log_ratio(G, legs_reference(state_size(layer), w))
-        return local_excess(r, w) if local else r
+        logG = G.abs().clamp_min(1e-300).log()
+        if not local:
+            return logG
+        ref = envelope(legs_reference(state_size(layer), w).abs(), w).clamp_min(1e-300).log()
+        return local_excess(logG - ref, w)
     mag = G.abs()
     return mag / mag.amax(dim=-1, keepdim=True).clamp_min(1e-300)
 
@@ -138,8 +148,8 @@ def find_spike(model: nn.Module, criterion: str = "legs", domain: str = "continu
                rate: Optional[float] = None) -> Spike:
     """The frequency where the model's SSM layers misbehave most, averaged over layers and channels.
 
-    criterion "legs": where log|G_h / G_H| (G_H the HiPPO-LegS reference of the layer's size) stands out most
-    above its local level (`local_excess`); "peak": the highest resonance (interior local maximum) of |G_h|
+    criterion "legs": where log|G_h| - log|G_H| (G_H the HiPPO-LegS reference of the layer's size, its notches
+    filled by `envelope`) stands out most above its local level (`local_excess`); "peak": the highest resonance (interior local maximum) of |G_h|
     normalised per channel. domain "continuous" gives omega in
     radians per unit time (for `LayerFourierNoise`); "step" gives radians per input step in (0, pi] (for
     noise at the input), where channel h of a layer responds at omega = theta / dt_h."""

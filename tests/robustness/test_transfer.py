@@ -7,7 +7,7 @@ import torch
 import ssm
 from ssm import hippo
 from ssm.models import SequenceModel
-from ssm.robustness import diagonal_spike, find_spike, layer_response, legs_reference, local_excess, log_ratio
+from ssm.robustness import diagonal_spike, find_spike, layer_response, envelope, legs_reference, local_excess
 from ssm.robustness.transfer import NoTransferFunction
 
 
@@ -68,8 +68,16 @@ def test_local_excess_flags_a_narrow_resonance_and_ignores_a_change_of_level():
     ex = local_excess((level + bump).unsqueeze(0), w)[0]
     assert float(w[ex.argmax()]) == pytest.approx(250.0, rel=0.005)
     assert ex.max() > 1.5 and local_excess(level.unsqueeze(0), w).abs().max() < 0.1
-    G = torch.exp(level + bump) * (1 + 0j)
-    torch.testing.assert_close(log_ratio(G.unsqueeze(0), torch.ones_like(G))[0], level + bump)
+
+
+def test_envelope_fills_the_notches_of_the_reference():
+    """|G_H| of LegS has deep notches (zeros near the imaginary axis); a layer's gain there is no spike."""
+    w = torch.logspace(-2, math.log10(10 * 32 ** 2), 2000, dtype=torch.float64)
+    mag = legs_reference(32, w).abs()
+    env = envelope(mag, w)
+    assert (env >= mag).all()
+    assert (mag.log() - env.log()).min() < -3  # a notch more than e^3 deep ...
+    assert (env.log().diff().abs() < 0.05).all()  # ... gone from the envelope, which varies smoothly
 
 
 def test_rnn_models_have_no_spike_and_say_so():

@@ -63,11 +63,24 @@ def markdown(agg: List[dict]) -> str:
     return "\n".join(lines)
 
 
+def per_seed_markdown(results: Dict[str, List[List[Row]]], seeds: Dict[str, List[str]], perturbation: str) -> str:
+    """A Markdown table: one line per (model, seed), the accuracy (%) of `perturbation` at every level."""
+    levels = sorted({r.level for rows in next(iter(results.values())) for r in rows if r.perturbation == perturbation})
+    lines = ["| model | seed | " + " | ".join(f"{lv:g}" for lv in levels) + " |", "|---|---|" + "---|" * len(levels)]
+    for model, runs in results.items():
+        for seed, rows in zip(seeds[model], runs):
+            acc = {r.level: r.accuracy for r in rows if r.perturbation == perturbation}
+            lines.append(f"| {model} | {seed} | " + " | ".join(f"{100 * acc[lv]:.1f}" for lv in levels) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ssm.robustness.experiment", description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True)
     p.add_argument("--models", default="s4d,s4-ptd")
     p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--model-seeds", action="append", default=[], metavar="MODEL=S1,S2",
+                   help="other seeds for one model (repeatable), e.g. s4-ptd=2,3,4")
     p.add_argument("--levels", default="0,0.05,0.1,0.2,0.4")
     p.add_argument("--control", type=float, default=10.0, help="a frequency away from the spike (rad / unit time)")
     p.add_argument("--limit", type=int, default=None)
@@ -79,8 +92,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     levels = parse_levels(ns.levels)
     out = Path(ns.out)
     results: Dict[str, List[List[Row]]] = {}
+    seeds = {model: ns.seeds.split(",") for model in ns.models.split(",")}
+    seeds.update({m: v.split(",") for m, v in (item.split("=", 1) for item in ns.model_seeds)})
     for model in ns.models.split(","):
-        for s in ns.seeds.split(","):
+        for s in seeds[model]:
             csv_path = out / f"{model}-seed{s}.csv"
             if not (ns.reuse and csv_path.exists()):
                 rows, notes = evaluate_run(Path(ns.runs) / f"{model}-seed{s}" / "checkpoints" / "last.ckpt", levels,
@@ -91,7 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       f"the trained layers' own spike (legs criterion): {notes['model_spike']:.2f}", flush=True)
             results.setdefault(model, []).append(read_csv(csv_path))
     agg = aggregate(results)
-    table = markdown(agg)
+    spike = next(r.perturbation for r in next(iter(results.values()))[0] if r.perturbation.endswith("@spike"))
+    table = markdown(agg) + f"\n\nPer seed, {spike}:\n\n" + per_seed_markdown(results, seeds, spike)
     print(table)
     (out / "summary.md").write_text(table + "\n")
     with open(out / "summary.csv", "w", newline="") as f:
@@ -104,7 +120,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             continue
         x, y, e = panels.setdefault(a["perturbation"], {}).setdefault(a["model"], ([], [], []))
         x.append(a["level"]), y.append(a["mean"]), e.append(a["std"])
-    plot_accuracy(panels, out / "summary.png", f"mean ± std over seeds {ns.seeds}")
+    title = "mean ± std over seeds " + "; ".join(f"{m} {','.join(v)}" for m, v in seeds.items())
+    plot_accuracy(panels, out / "summary.png", title)
     print(f"wrote {out / 'summary.md'}, {out / 'summary.csv'} and {out / 'summary.png'}")
     return 0
 

@@ -29,7 +29,8 @@ UPPER = {"shift": 1.0}  # largest meaningful level, checked with the arguments
 
 
 class Perturbation(abc.ABC):
-    """A perturbation that needs no gradient of the model is run under torch.no_grad()."""
+    """A named perturbation: `logits` of a batch at a level. Those with needs_grad False (all but the attacks)
+    are run under torch.no_grad()."""
 
     name: str = ""
     needs_grad = False

@@ -1,4 +1,4 @@
-"""The `ssm` command: train, eval, data, bench, doctor."""
+"""The `ssm` command: train, eval, data, robust, bench, doctor."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,8 @@ COMMANDS = {
     "train": "fit a model from a YAML config (no config: S4D on sequential MNIST), then test the best checkpoint",
     "eval": "validate and test a checkpoint: ssm eval --ckpt FILE [--config FILE] [--key value ...]",
     "data": "datasets: ssm data prepare NAME | generate NAME | where (ssm data --help lists them)",
+    "robust": "accuracy under perturbations: ssm robust --ckpt FILE --perturb fourier,gaussian,pgd --levels 0,0.1 "
+              "| ssm robust transfer --ckpt FILE",
     "bench": "benchmarks that print tables: ssm bench kernels [...]",
     "doctor": "versions, kernel backends per device and why others fail, data directory",
 }
@@ -29,7 +31,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"  {name:8s} {text}")
         return 0
     cmd, rest = argv[0], argv[1:]
-    handlers = {"train": _train, "eval": _eval, "data": _data, "bench": _bench, "doctor": _doctor}
+    handlers = {"train": _train, "eval": _eval, "data": _data, "robust": _robust, "bench": _bench, "doctor": _doctor}
     if cmd not in handlers:
         print(f"ssm: unknown command {cmd!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
@@ -67,6 +69,12 @@ def _eval(args: List[str]) -> int:
 
     evaluate(args)
     return 0
+
+
+def _robust(args: List[str]) -> int:
+    from .robustness.cli import main as robust_main
+
+    return robust_main(args)
 
 
 # Modules that contribute `ssm data` subcommands: each has `add_data_commands(groups)` with groups = {"prepare":

@@ -2,7 +2,6 @@
 
 One column per run: training loss (mean over windows of logged steps) and validation accuracy against the
 optimizer step, with the majority-class accuracy as a dashed line when a baseline (a fraction) is given.
-Needs matplotlib (`pip install ssm[lra]`).
 """
 from __future__ import annotations
 

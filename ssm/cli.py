@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import platform
 import sys
@@ -117,7 +118,11 @@ def _doctor(args: List[str]) -> int:
     print(f"torch       {torch.__version__} (CUDA build {torch.version.cuda or 'none'}, "
           f"{torch.cuda.device_count()} CUDA device(s) visible)")
     for name in ("lightning", "pykeops", "triton", "torchaudio", "ssm"):
-        print(f"{name:11s} {_version(name)}")
+        try:  # the distribution's metadata: importing pykeops here would print its CUDA chatter
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = _version(name)
+        print(f"{name:11s} {version}")
     try:
         importlib.import_module("ssm._C")
         ext = "built"

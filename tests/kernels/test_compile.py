@@ -43,6 +43,7 @@ def test_compiled_op_matches_eager(op):
         assert rel(a, b) < 1e-12
 
 
+@pytest.mark.slow  # inductor's C++ code generation takes tens of seconds
 def test_inductor_compiles_all_ops_in_one_graph():
     """The default backend (inductor, C++ codegen) with every op in one function."""
     torch._dynamo.reset()

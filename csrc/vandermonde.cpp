@@ -73,7 +73,7 @@ SSM_SIMD_CLONES void fwd_row(const c10::complex<T>* v, const T* tr, const T* ti,
   }
 }
 
-// A[n] = sum_l h_l x_n^l and (if D) D[n] = sum_l l h_l x_n^l for one row; h complex (hi != nullptr) or real.
+// A[n] = sum_l h_l x_n^l and D[n] = sum_l l h_l x_n^l for one row with h complex (hi != nullptr); A alone for h real.
 template <typename T>
 SSM_SIMD_CLONES void sums_row(const T* hr, const T* hi, const T* tr, const T* ti, const cd* step, int64_t N, int64_t L,
                               c10::complex<T>* A, c10::complex<T>* D) {
@@ -96,20 +96,11 @@ SSM_SIMD_CLONES void sums_row(const T* hr, const T* hi, const T* tr, const T* ti
           s1r += T(j) * er;
           s1i += T(j) * ei;
         }
-      } else if (D == nullptr) {
+      } else {  // real h, A only
 #pragma omp simd reduction(+ : s0r, s0i)
         for (int64_t j = 0; j < len; ++j) {
           s0r += hr0[j] * pr[j];
           s0i += hr0[j] * pi[j];
-        }
-      } else {
-#pragma omp simd reduction(+ : s0r, s0i, s1r, s1i)
-        for (int64_t j = 0; j < len; ++j) {
-          const T er = hr0[j] * pr[j], ei = hr0[j] * pi[j];
-          s0r += er;
-          s0i += ei;
-          s1r += T(j) * er;
-          s1i += T(j) * ei;
         }
       }
       const cd s0(s0r, s0i), s1(s1r, s1i);
@@ -201,7 +192,13 @@ at::Tensor log_vandermonde_transpose_cpu(const at::Tensor& u_, const at::Tensor&
     const T* up = u.data_ptr<T>();
     auto* op = out.data_ptr<c10::complex<T>>();
     for_rows<T>(lx_ptr(log_x), R, Rx, N, [&](int64_t r, const T* tr, const T* ti, const cd* step) {
-      sums_row<T>(up + r * L, nullptr, tr, ti, step, N, L, weighted ? nullptr : op + r * N, weighted ? op + r * N : nullptr);
+      if (!weighted) {
+        sums_row<T>(up + r * L, nullptr, tr, ti, step, N, L, op + r * N, nullptr);
+        return;
+      }
+      std::vector<T> lu(L);  // sum_l l u_l x^l is the plain sum of the input l u_l: the cheaper loop
+      for (int64_t l = 0; l < L; ++l) lu[l] = T(l) * up[r * L + l];
+      sums_row<T>(lu.data(), nullptr, tr, ti, step, N, L, op + r * N, nullptr);
     });
   });
   return out;

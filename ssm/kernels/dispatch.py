@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -116,7 +118,7 @@ def _probe_here(op: str, name: str, dev: torch.device) -> probe.Verdict:
         return FAILED, f"{type(e).__name__}: {e}".strip()
 
 
-_CHILD = "from ssm.kernels.dispatch import probe_child; probe_child()"
+_CHILD = "import ssm.kernels; from ssm.kernels.dispatch import probe_child; probe_child()"  # the import registers the ops
 
 
 def _probe_isolated(b: BackendSpec, dev: torch.device) -> Dict[str, probe.Verdict]:
@@ -143,11 +145,6 @@ def _probe_isolated(b: BackendSpec, dev: torch.device) -> Dict[str, probe.Verdic
 
 def probe_child() -> None:
     """Entry point of a probe child: read {spec, ops, device} from stdin, print one verdict per op."""
-    import json
-    import sys
-
-    import ssm.kernels  # noqa: F401 - registers the ops
-
     job = json.loads(sys.stdin.read())
     b = BackendSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["spec"].items()})
     _SPECS[b.name] = b

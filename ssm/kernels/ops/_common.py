@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -51,15 +51,24 @@ def same_device(**tensors: torch.Tensor) -> torch.device:
     return next(iter(devices.values()))
 
 
-def batch_shape(na: str, a: torch.Tensor, nb: str, b: torch.Tensor) -> torch.Size:
-    """Broadcast batch shape of a (..., N) and b (..., N): same N, broadcastable batch dims."""
-    if a.shape[-1] != b.shape[-1]:
+def broadcast(s: Sequence[int], t: Sequence[int]) -> Optional[torch.Size]:
+    """The broadcast of two shapes, or None (plain Python: torch.broadcast_shapes costs tens of microseconds)."""
+    n = max(len(s), len(t))
+    s, t = (1,) * (n - len(s)) + tuple(s), (1,) * (n - len(t)) + tuple(t)
+    if any(a != b and a != 1 and b != 1 for a, b in zip(s, t)):
+        return None
+    return torch.Size(b if a == 1 else a for a, b in zip(s, t))
+
+
+def batch_shape(na: str, a: torch.Tensor, nb: str, b: torch.Tensor, last: bool = True) -> torch.Size:
+    """Broadcast batch shape of a (..., K) and b (..., N): broadcastable batch dims (and K == N if `last`)."""
+    if last and a.shape[-1] != b.shape[-1]:
         raise ValueError(f"{na} and {nb} must have the same last dim N, got {na} {tuple(a.shape)} and {nb} {tuple(b.shape)}")
-    try:
-        return torch.broadcast_shapes(a.shape[:-1], b.shape[:-1])
-    except RuntimeError:
+    shape = broadcast(a.shape[:-1], b.shape[:-1])
+    if shape is None:
         raise ValueError(f"{na} and {nb} must have broadcastable batch dims, got {na} {tuple(a.shape)} and "
-                         f"{nb} {tuple(b.shape)}") from None
+                         f"{nb} {tuple(b.shape)}")
+    return shape
 
 
 def complex_dtype(*ts: torch.Tensor) -> torch.dtype:
@@ -78,20 +87,20 @@ def real_dtype(dtype: torch.dtype) -> torch.dtype:
     return _REAL[dtype]
 
 
-def as_rows(a: torch.Tensor, b: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Size]:
-    """a, b: (..., N) broadcastable, not empty -> a2 (R, N), b2 (Rb, N) contiguous, R % Rb == 0 (row r uses b2[r % Rb]).
+def as_rows(a: torch.Tensor, b: torch.Tensor, shape: torch.Size) -> Tuple[torch.Tensor, torch.Tensor]:
+    """a (..., K), b (..., N) with broadcast batch `shape`, not empty -> a2 (R, K), b2 (Rb, N) contiguous with
+    R % Rb == 0 (row r uses b2[r % Rb]).
 
     When b's batch shape is a suffix of a's (v (C, H, N) with x (H, N)), b is not copied; otherwise both are
     expanded (autograd sums the expanded gradient back)."""
-    N = a.shape[-1]
-    shape = torch.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    K, N = a.shape[-1], b.shape[-1]
     R = shape.numel()
     bs = list(b.shape[:-1])
     while bs and bs[0] == 1:
         bs.pop(0)
     if tuple(a.shape[:-1]) == tuple(shape) and tuple(shape[len(shape) - len(bs):]) == tuple(bs):
-        return a.reshape(R, N).contiguous(), b.reshape(torch.Size(bs).numel(), N).contiguous(), shape
-    return (a.expand(*shape, N).reshape(R, N).contiguous(), b.expand(*shape, N).reshape(R, N).contiguous(), shape)
+        return a.reshape(R, K).contiguous(), b.reshape(torch.Size(bs).numel(), N).contiguous()
+    return a.expand(*shape, K).reshape(R, K).contiguous(), b.expand(*shape, N).reshape(R, N).contiguous()
 
 
 def fold_rows(g: torch.Tensor, rows: int) -> torch.Tensor:

@@ -15,7 +15,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import dispatch
-from ._common import as_rows, backend_name, batch_shape, complex_dtype, flag, fold_rows, same_device, tensor
+from ._common import (as_rows, backend_name, batch_shape, broadcast, complex_dtype, flag, fold_rows, same_device,
+                      tensor)
 
 
 def cauchy_ref(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conj: bool = False) -> torch.Tensor:
@@ -53,7 +54,8 @@ class _Cauchy(torch.autograd.Function):
 
 def run(backend: str, v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conj: bool = False) -> torch.Tensor:
     """Cauchy through `backend`'s primitives; shapes as `cauchy`."""
-    v2, w2, shape = as_rows(v, w)
+    shape = broadcast(v.shape[:-1], w.shape[:-1])
+    v2, w2 = as_rows(v, w, shape)
     return _Cauchy.apply(v2, z.contiguous(), w2, conj, backend).reshape(*shape, z.shape[0])
 
 

@@ -17,7 +17,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import dispatch
-from ._common import as_rows, backend_name, batch_shape, complex_dtype, fold_rows, integer, same_device, tensor
+from ._common import (as_rows, backend_name, batch_shape, broadcast, complex_dtype, fold_rows, integer,
+                      same_device, tensor)
 
 
 def log_powers(log_x: torch.Tensor, L: int) -> torch.Tensor:
@@ -55,7 +56,8 @@ class _LogVandermonde(torch.autograd.Function):
 
 def run(backend: str, v: torch.Tensor, log_x: torch.Tensor, L: int) -> torch.Tensor:
     """log_vandermonde through `backend`'s primitives; shapes as `log_vandermonde`."""
-    v2, lx2, shape = as_rows(v, log_x)
+    shape = broadcast(v.shape[:-1], log_x.shape[:-1])
+    v2, lx2 = as_rows(v, log_x, shape)
     return _LogVandermonde.apply(v2, lx2, L, backend).reshape(*shape, L)
 
 

@@ -13,7 +13,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import dispatch
-from ._common import backend_name, complex_dtype, fold_rows, real_dtype, same_device, tensor
+from ._common import (as_rows, backend_name, batch_shape, broadcast, complex_dtype, fold_rows, real_dtype,
+                      same_device, tensor)
 from .log_vandermonde import log_powers
 
 
@@ -58,17 +59,9 @@ class _Transpose(torch.autograd.Function):
 
 def run(backend: str, u: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
     """log_vandermonde_transpose through `backend`'s primitives; shapes as `log_vandermonde_transpose`."""
-    shape = torch.broadcast_shapes(u.shape[:-1], log_x.shape[:-1])
-    L, N = u.shape[-1], log_x.shape[-1]
-    ls = list(log_x.shape[:-1])
-    while ls and ls[0] == 1:
-        ls.pop(0)
-    if tuple(u.shape[:-1]) == tuple(shape) and tuple(shape[len(shape) - len(ls):]) == tuple(ls):
-        lx2 = log_x.reshape(-1, N)  # u's rows reuse log_x's rows cyclically: no copy
-    else:
-        lx2 = log_x.expand(*shape, N).reshape(-1, N)
-    u2 = u.expand(*shape, L).reshape(-1, L).contiguous()
-    return _Transpose.apply(u2, lx2.contiguous(), backend).reshape(*shape, N)
+    shape = broadcast(u.shape[:-1], log_x.shape[:-1])
+    u2, lx2 = as_rows(u, log_x, shape)
+    return _Transpose.apply(u2, lx2, backend).reshape(*shape, log_x.shape[-1])
 
 
 def _probe_case(device: torch.device):
@@ -89,11 +82,7 @@ def log_vandermonde_transpose(u: torch.Tensor, log_x: torch.Tensor, backend: Opt
     device = same_device(u=u, log_x=log_x)
     if u.shape[-1] < 1:
         raise ValueError(f"u must have shape (..., L) with L >= 1, got {tuple(u.shape)}")
-    try:
-        shape = torch.broadcast_shapes(u.shape[:-1], log_x.shape[:-1])
-    except RuntimeError:
-        raise ValueError(f"u and log_x must have broadcastable batch dims, got u {tuple(u.shape)} and "
-                         f"log_x {tuple(log_x.shape)}") from None
+    shape = batch_shape("u", u, "log_x", log_x, last=False)
     dtype = complex_dtype(u, log_x)
     u = u.to(dtype if u.is_complex() else real_dtype(dtype))
     log_x = log_x.to(dtype)

@@ -19,7 +19,7 @@ import torch
 
 from .. import dispatch
 from ..backends import torch as torch_backend
-from ._common import backend_name, flag, same_device, tensor
+from ._common import backend_name, broadcast, flag, same_device, tensor
 
 
 def scan_ref(a: torch.Tensor, b: torch.Tensor, h0: Optional[torch.Tensor] = None, reverse: bool = False) -> torch.Tensor:
@@ -136,11 +136,7 @@ def _prepare(a, b, h0):
     a = tensor("a", a)
     h0 = tensor("h0", h0) if h0 is not None else None
     same_device(a=a, b=b, **({"h0": h0} if h0 is not None else {}))
-    try:
-        ok = torch.broadcast_shapes(a.shape, b.shape) == b.shape
-    except RuntimeError:
-        ok = False
-    if not ok:
+    if broadcast(a.shape, b.shape) != b.shape:
         raise ValueError(f"a must be broadcastable to b {tuple(b.shape)}, got {tuple(a.shape)}")
     dtype = b.dtype
     for t in (a, h0) if h0 is not None else (a,):
@@ -150,11 +146,7 @@ def _prepare(a, b, h0):
     b = b.to(dtype)
     if h0 is not None:
         state_shape = b.shape[:-2] + b.shape[-1:]
-        try:
-            ok = torch.broadcast_shapes(h0.shape, state_shape) == state_shape
-        except RuntimeError:
-            ok = False
-        if not ok:
+        if broadcast(h0.shape, state_shape) != state_shape:
             raise ValueError(f"h0 must be broadcastable to {tuple(state_shape)}, got {tuple(h0.shape)}")
         h0 = h0.to(dtype).expand(state_shape)
     return a, b, h0, out_dtype

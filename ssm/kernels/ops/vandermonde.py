@@ -12,7 +12,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import dispatch
-from ._common import as_rows, backend_name, batch_shape, complex_dtype, fold_rows, integer, same_device, tensor
+from ._common import as_rows, backend_name, batch_shape, broadcast, complex_dtype, integer, same_device, tensor
 
 
 def vandermonde_ref(v: torch.Tensor, x: torch.Tensor, L: int) -> torch.Tensor:
@@ -42,16 +42,18 @@ class _Vandermonde(torch.autograd.Function):
         G0, G1 = dispatch.loaded(ctx.backend, v.device.type).vandermonde_bwd(g, lx.conj().resolve_conj())
         gv = G0 if ctx.needs_input_grad[0] else None
         gx = None
-        if ctx.needs_input_grad[1]:
-            xr = x.repeat(v.shape[0] // x.shape[0], 1)
-            g1 = g[:, 1:2] if g.shape[1] > 1 else torch.zeros_like(g[:, :1])
-            gx = fold_rows(v.conj() * torch.where(xr == 0, g1, G1 / xr.conj()), x.shape[0])
+        if ctx.needs_input_grad[1]:  # rows r = c Rx + k use x[k]: work on (R / Rx, Rx, N) views, no copies of x
+            Rx, N = x.shape
+            g1 = (g[:, 1:2] if g.shape[1] > 1 else torch.zeros_like(g[:, :1])).reshape(-1, Rx, 1)
+            dx = torch.where(x == 0, g1, G1.reshape(-1, Rx, N) / x.conj())
+            gx = (v.conj().reshape(-1, Rx, N) * dx).sum(0)
         return gv, gx, None, None
 
 
 def run(backend: str, v: torch.Tensor, x: torch.Tensor, L: int) -> torch.Tensor:
     """vandermonde through `backend`'s primitives; shapes as `vandermonde`."""
-    v2, x2, shape = as_rows(v, x)
+    shape = broadcast(v.shape[:-1], x.shape[:-1])
+    v2, x2 = as_rows(v, x, shape)
     return _Vandermonde.apply(v2, x2, L, backend).reshape(*shape, L)
 
 

@@ -47,11 +47,13 @@ def probe_here(fn: Callable, reference: Callable, case: Tuple[tuple, Sequence[in
     args, wrt = case
     results = []
     for f in (fn, reference):
-        leaves = [a.detach().clone().requires_grad_(i in wrt) if isinstance(a, torch.Tensor) else a
-                  for i, a in enumerate(args)]
+        # the first call of an op may come under torch.no_grad() or torch.inference_mode(): clone inside
         with torch.inference_mode(False), torch.enable_grad():
+            leaves = [a.detach().clone().requires_grad_(i in wrt) if isinstance(a, torch.Tensor) else a
+                      for i, a in enumerate(args)]
             out = f(*leaves)
-            g = torch.ones_like(out) if not results else results[0][1]
+            if not results:
+                g = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=out.dtype).to(out.device)
             grads = torch.autograd.grad(out, [leaves[i] for i in wrt], g)
         results.append((out, g, grads))
     check_close(results[0][0], results[1][0], f"{op} forward")

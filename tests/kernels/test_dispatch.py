@@ -119,6 +119,19 @@ def test_ext_missing_falls_back_with_one_warning(monkeypatch):
         dispatch.reset_cache()
 
 
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_first_call_under_no_grad_or_inference_mode_probes_correctly(monkeypatch, mode):
+    """The first op call of a process may come from evaluation code: its probes still run backward."""
+    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
+    dispatch.reset_cache()
+    with mode():
+        K.fftconv(torch.randn(1, 2, 8), torch.randn(2, 8))
+        K.vandermonde(crandn(2, 3), crandn(2, 3) * 0.5, 5)
+    assert dispatch.state("fftconv", "torch", "cpu") == (dispatch.OK, None)
+    assert dispatch.state("vandermonde", "torch", "cpu") == (dispatch.OK, None)
+    assert dispatch.state("vandermonde", "ext", "cpu")[0] in (dispatch.OK, dispatch.NOT_INSTALLED)
+
+
 def test_backend_report_rows_cover_every_registered_pair():
     rows = K.backend_report(["cpu"], names=["torch", "ref", "ext"])  # keops, triton: test_probe.py
     assert {(r[0], r[1]) for r in rows} >= {("cauchy", "torch"), ("cauchy", "ext"), ("scan", "ref"),

@@ -32,7 +32,8 @@ import torch
 C = importlib.import_module("ssm._C")
 assert os.path.realpath(C.__file__).startswith(os.path.realpath(os.getcwd())), f"imported the wrong ssm._C: {C.__file__}"
 assert C.with_cuda == 1, "ssm._C was built without CUDA kernels"
-for op in ("cauchy_fwd", "cauchy_bwd", "vandermonde_fwd", "vandermonde_bwd", "scan_fwd", "scan_bwd"):
+for op in ("cauchy_fwd", "cauchy_bwd", "log_vandermonde_fwd", "log_vandermonde_bwd", "log_vandermonde_transpose",
+           "scan_fwd", "scan_bwd"):
     assert hasattr(torch.ops.ssm, op), f"torch.ops.ssm.{op} missing"
 print("build_cuda: import ok:", C.__file__)
 PY

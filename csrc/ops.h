@@ -27,5 +27,16 @@ inline void check_same(const at::Tensor& a, const at::Tensor& b, const char* na,
   TORCH_CHECK(a.device() == b.device(), na, " and ", nb, " must be on the same device");
 }
 
+// The log-space Vandermonde ops take a (R, K) (complex, or real for the transpose) and log_x (Rx, N) complex128
+// with R a multiple of Rx: row r uses log_x[r % Rx].
+inline void check_log_x(const at::Tensor& a, const at::Tensor& log_x, const char* na) {
+  TORCH_CHECK(a.dim() == 2, na, " must be 2-D (rows, K), got ", a.dim(), "-D");
+  TORCH_CHECK(log_x.dim() == 2 && log_x.scalar_type() == at::kComplexDouble, "log_x must be 2-D complex128, got ",
+              log_x.dim(), "-D ", log_x.scalar_type());
+  TORCH_CHECK(a.device() == log_x.device(), na, " and log_x must be on the same device");
+  TORCH_CHECK(log_x.size(0) > 0 && a.size(0) % log_x.size(0) == 0, "rows of ", na, " (", a.size(0),
+              ") must be a multiple of rows of log_x (", log_x.size(0), ")");
+}
+
 
 }  // namespace ssm

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import platform
 import sys
@@ -114,7 +115,8 @@ def _data(args: List[str]) -> int:
 
 def _bench(args: List[str]) -> int:
     if not args or args[0] not in ("kernels",):
-        print("usage: ssm bench kernels [options]  (see benchmarks/ in the repository for the others)", file=sys.stderr)
+        print("usage: ssm bench kernels [options]  (`ssm bench kernels --help`; the scripts in benchmarks/ time the "
+              "rest)", file=sys.stderr)
         return 2
     from .kernels import benchmark
 
@@ -130,15 +132,24 @@ def _version(module: str) -> str:
 
 
 def _doctor(args: List[str]) -> int:
+    p = argparse.ArgumentParser(prog="ssm doctor", description="versions, kernel backends per device, data directory")
+    p.add_argument("--reprobe", action="store_true", help="forget the cached backend probe verdicts and probe again")
+    p.add_argument("--device", action="append", help="device to check (repeatable; default: cpu and every GPU)")
+    a = p.parse_args(args)
     import torch
 
     from .data.utils import data_dir
+    from .kernels import backend_report, dispatch, probe
 
     print(f"python      {platform.python_version()} ({sys.executable})")
     print(f"torch       {torch.__version__} (CUDA build {torch.version.cuda or 'none'}, "
           f"{torch.cuda.device_count()} CUDA device(s) visible)")
     for name in ("lightning", "pykeops", "triton", "torchaudio", "ssm"):
-        print(f"{name:11s} {_version(name)}")
+        try:  # the distribution's metadata: importing pykeops here would print its CUDA chatter
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = _version(name)
+        print(f"{name:11s} {version}")
     try:
         importlib.import_module("ssm._C")
         ext = "built"
@@ -147,11 +158,11 @@ def _doctor(args: List[str]) -> int:
     print(f"ssm._C      {ext}")
     d = data_dir()
     print(f"data dir    {d} ({'exists' if d.exists() else 'missing'}; set $SSM_DATA or --data_dir to change)")
-    print("\nkernel backends:")
-    from .kernels import backend_report
-
-    for op, backend, device, status in backend_report():
-        print(f"  {op:12s} {backend:8s} {device:8s} {status}")
+    dispatch.reset_cache(disk=a.reprobe)
+    print(f"probe cache {probe.cache_file()} (set ${probe.CACHE_ENV} to move it; --reprobe to renew it)")
+    print("\nkernel backends (crash-prone ones are probed in a child process):")
+    for op, backend, device, status in backend_report(a.device):
+        print(f"  {op:26s} {backend:7s} {device:7s} {status}")
     return 0
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from ssm.kernels import dispatch, scan
-from ssm.kernels.reference import scan_ref
-from ssm.kernels.scan_torch import scan_parallel
+from ssm.kernels.backends.torch import scan_fwd as scan_parallel
+from ssm.kernels.ops.scan import scan_ref
 
 TOL = {torch.float64: 1e-10, torch.complex128: 1e-10, torch.float32: 1e-4, torch.complex64: 1e-4}
 
@@ -57,7 +57,7 @@ def test_parallel_paths_every_length(chunk, L, varying):
 @pytest.mark.parametrize("varying", [False, True])
 def test_default_cpu_chunking_long_sequence(varying):
     """Long sequences take the chunked path on the CPU (default_chunk > 0): still the exact recurrence."""
-    from ssm.kernels.scan_torch import default_chunk
+    from ssm.kernels.backends.torch import default_chunk
 
     L = 777
     assert default_chunk(L, torch.device("cpu")) > 0
@@ -131,7 +131,7 @@ def test_bad_inputs_raise_value_error():
         scan(torch.ones(3, 5, 3), b)  # would broadcast b up, not down
     with pytest.raises(ValueError, match="h0 must be broadcastable"):
         scan(torch.ones(3), b, torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="floating or complex"):
+    with pytest.raises(TypeError, match="floating or complex"):
         scan(torch.ones(3, dtype=torch.long), b)
     with pytest.raises(ValueError, match="backend must be one of"):
         scan(torch.ones(3), b, backend="nope")
@@ -139,44 +139,10 @@ def test_bad_inputs_raise_value_error():
 
 def test_auto_choice_on_cpu():
     """backend=None picks the compiled kernel when it works, else the parallel torch scan (never `ref`)."""
-    chosen = dispatch.choose("scan", torch.device("cpu")).name
+    chosen = dispatch.choose("scan", torch.device("cpu"))
     assert chosen == ("ext" if working("ext") else "torch")
 
 
 def test_triton_is_cuda_only():
     reason = dispatch.status("scan", "triton", torch.device("cpu"))
     assert reason is not None and "cpu" in reason
-
-
-TRITON_SCRIPT = r"""
-import torch
-from ssm.kernels.reference import scan_ref
-from ssm.kernels.scan_triton import scan_triton
-g = torch.Generator().manual_seed(0)
-for dtype, a_shape, reverse in [(torch.complex128, (2, 9, 70), False), (torch.complex128, (1, 1, 70), True),
-                                 (torch.float32, (2, 9, 70), True)]:
-    b = torch.randn(2, 9, 70, dtype=dtype, generator=g)
-    a = 0.9 * torch.randn(a_shape, dtype=dtype, generator=g)
-    h0 = torch.randn(2, 70, dtype=dtype, generator=g)
-    ref = scan_ref(a, b, h0, reverse)
-    err = ((scan_triton(a, b, h0, reverse) - ref).abs().max() / ref.abs().max()).item()
-    assert err < (1e-12 if dtype == torch.complex128 else 1e-5), (dtype, a_shape, reverse, err)
-a = (0.5 * torch.randn(1, 1, 2, dtype=torch.complex128, generator=g)).requires_grad_()
-b = torch.randn(1, 4, 2, dtype=torch.complex128, generator=g, requires_grad=True)
-h0 = torch.randn(1, 2, dtype=torch.complex128, generator=g, requires_grad=True)
-assert torch.autograd.gradcheck(lambda a, b, h0: scan_triton(a, b, h0, True), (a, b, h0))
-print("TRITON-OK")
-"""
-
-
-def test_triton_kernel_in_interpreter():
-    """The Triton kernel (forward and its reverse-scan backward) on the CPU under TRITON_INTERPRET=1."""
-    pytest.importorskip("triton")
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    run = subprocess.run([sys.executable, "-c", TRITON_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-    assert "TRITON-OK" in run.stdout, run.stderr[-3000:]

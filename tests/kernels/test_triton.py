@@ -1,4 +1,4 @@
-"""Triton kernels for Cauchy and Vandermonde, checked on the CPU by the Triton interpreter (small sizes)."""
+"""Triton kernels of every op, checked on the CPU by the Triton interpreter (small sizes, one subprocess)."""
 import os
 import subprocess
 import sys
@@ -12,6 +12,6 @@ def test_triton_kernels_under_interpreter():
     """Runs triton_cases.py in a fresh interpreter with TRITON_INTERPRET=1 (it must be set before triton loads)."""
     env = dict(os.environ, TRITON_INTERPRET="1")
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "triton_cases.py")
-    proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("ok ") == 9, proc.stdout
+    proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert proc.stdout.count("ok ") == 17, proc.stdout

@@ -1,19 +1,19 @@
-"""Parallel (associative) scan of h_l = a_l * h_{l-1} + b_l in pure torch, O(log L) depth, O(L) work.
+"""Backend `torch` primitives that are not an op's reference: the parallel (associative) scan.
 
-The recurrence is the prefix "product" of pairs under (a, b) o (a', b') = (a' a, a' b + b').
-`scan_parallel` is the odd-even (Blelloch-style) recursion: combine neighbouring pairs, scan the half-length
-sequence, then fill in the even positions; every level is a handful of vectorised tensor ops.
-`LinearScan` wraps any forward implementation in an autograd.Function whose backward is itself a scan
-(the adjoint recurrence runs the other way with conj(a) shifted by one step), so memory is O(L N), not the
-O(L N log L) of differentiating through the recursion.
+scan_fwd(a, b, h0, reverse) evaluates h_l = a_l * h_{l-1} + b_l as the prefix "product" of pairs under
+(a, b) o (a', b') = (a' a, a' b + b'): the odd-even (Blelloch-style) recursion combines neighbouring pairs,
+scans the half-length sequence and fills in the even positions; O(log L) depth, O(L) work, every level a
+handful of vectorised tensor ops. On the CPU long sequences are cut into chunks of about sqrt(L), scanned
+sequentially inside (vectorised over chunks) and combined across chunks by the recursion.
 
-Shapes: b (..., L, N); a (..., La, N) with the same number of dims as b, La in {1, L} and batch dims
-of size 1 or equal to b's (a time-invariant `a` keeps La = 1 throughout: its powers are computed once per level).
+Shapes: b (..., L, N); a (..., La, N) with the same number of dims as b, La in {1, L} and batch dims of size 1
+or equal to b's (a time-invariant `a` keeps La = 1 throughout: its powers are computed once per level).
+The autograd (a reverse scan by this same function, differentiable again) lives in ops/scan.py.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
@@ -78,7 +78,7 @@ def _chunked(a: torch.Tensor, b: torch.Tensor, T: int) -> torch.Tensor:
     return h.reshape(h.shape[:-3] + (C * T, N))[..., :L, :]
 
 
-def scan_parallel(a: torch.Tensor, b: torch.Tensor, h0: Optional[torch.Tensor] = None, reverse: bool = False,
+def scan_fwd(a: torch.Tensor, b: torch.Tensor, h0: Optional[torch.Tensor] = None, reverse: bool = False,
                   chunk: Optional[int] = None) -> torch.Tensor:
     """h_l = a_l h_{l-1} + b_l (reverse: a_l h_{l+1} + b_l) over dim -2; a (..., La, N), b (..., L, N) -> (..., L, N).
 
@@ -101,49 +101,3 @@ def default_chunk(L: int, device: torch.device) -> int:
     if device.type != "cpu" or L < 256:
         return 0
     return int(min(128, max(16, 2 ** round(math.log2(L) / 2))))
-
-
-def _reduce_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Sum `g` over the dims where `shape` broadcast (size 1); same number of dims."""
-    dims = [i for i, (s, gs) in enumerate(zip(shape, g.shape)) if s == 1 and gs != 1]
-    return g.sum(dim=dims, keepdim=True) if dims else g
-
-
-class LinearScan(torch.autograd.Function):
-    """Autograd wrapper for a scan implementation `impl(a, b, h0, reverse) -> h` (no autograd needed inside)."""
-
-    @staticmethod
-    def forward(ctx, a, b, h0, reverse: bool, impl: Callable):  # type: ignore[override]
-        h = impl(a, b, h0, reverse)
-        ctx.reverse, ctx.impl, ctx.has_h0 = reverse, impl, h0 is not None
-        ctx.save_for_backward(a, h, h0 if h0 is not None else torch.empty(0))
-        return h
-
-    @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
-        a, h, h0 = ctx.saved_tensors
-        rev, impl = ctx.reverse, ctx.impl
-        ac = a.conj().resolve_conj()  # kernels read raw memory: no lazy conjugate views
-        tv = a.shape[-2] != 1
-        if tv:  # the adjoint uses a_{l+1} (forward) or a_{l-1} (reverse) at position l
-            one = torch.ones_like(ac[..., :1, :])
-            a_adj = torch.cat([one, ac[..., :-1, :]], -2) if rev else torch.cat([ac[..., 1:, :], one], -2)
-        else:
-            a_adj = ac
-        lam = LinearScan.apply(a_adj, g, None, not rev, impl)
-        state0 = h0.unsqueeze(-2) if ctx.has_h0 else torch.zeros_like(h[..., :1, :])
-        state0 = state0.expand(h[..., :1, :].shape)
-        h_prev = torch.cat([h[..., 1:, :], state0], -2) if rev else torch.cat([state0, h[..., :-1, :]], -2)
-        grad_a = _reduce_to(lam * h_prev.conj(), a.shape) if ctx.needs_input_grad[0] else None
-        grad_h0 = None
-        if ctx.has_h0 and ctx.needs_input_grad[2]:
-            first = -1 if rev else 0
-            grad_h0 = (ac[..., first if tv else 0, :] * lam[..., first, :])
-            grad_h0 = grad_h0.sum_to_size(h0.shape)
-        return grad_a, lam, grad_h0, None, None
-
-
-def scan_torch(a: torch.Tensor, b: torch.Tensor, h0: Optional[torch.Tensor] = None,
-               reverse: bool = False) -> torch.Tensor:
-    """Differentiable parallel scan (the "torch" backend); arguments as `scan_parallel`."""
-    return LinearScan.apply(a, b, h0, reverse, scan_parallel)

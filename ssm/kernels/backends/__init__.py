@@ -1,0 +1,1 @@
+"""One module per backend with that backend's primitives for every op it supports (see registry.py)."""

@@ -10,7 +10,7 @@ import torch
 from layer_helpers import rel, run_steps
 from ssm import hippo
 from ssm.layers import build
-from ssm.layers.diagonal import real_part
+from ssm.layers.param import real_part
 
 H, N, L = 3, 8, 37
 

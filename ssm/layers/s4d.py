@@ -68,14 +68,14 @@ class DSS(DiagonalSSM):
         transform = real_transform or ("exp" if variant == "exp" else "none")
         self.register_diagonal(lam.expand(H, M), None, W, dt_min, dt_max, lr, transform, "exp", "zoh")
 
-    def discretize(self, rate: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> log Abar = dt Lambda (H, M), Bbar = 1 (H, M), Cbar = W * normalisation (C, H, M)."""
-        A, dt = self.Lambda(), self.dt(rate)
+    def _discretize_fp64(self, rate: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> log Abar = dt Lambda (H, M), Bbar = 1 (H, M), Cbar = W * normalisation (C, H, M), in float64."""
+        A, dt = self.Lambda(torch.float64), self.dt(rate, torch.float64)
         if self.variant == "softmax":  # 1 / (A sum_{l < l_max} exp(l dt A))
             norm = _inv_geometric_sum(dt * A, self.l_max / rate) / A
         else:  # (exp(dt A) - 1) / A, the ZOH input factor
             norm = torch.expm1(dt * A) / A
-        return log_abar(A, dt, "zoh"), torch.ones_like(A), torch.view_as_complex(self.C) * norm
+        return log_abar(A, dt, "zoh"), torch.ones_like(A), self.output_matrix(torch.float64) * norm
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, variant={self.variant!r}, l_max={self.l_max}"

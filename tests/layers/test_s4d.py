@@ -260,3 +260,17 @@ def test_rate_halves_sampling_consistently():
     with torch.no_grad():
         other.inv_dt.add_(math.log(2.0))
         assert rel(layer.kernel(L, rate=2.0), other.kernel(L)) < 1e-12
+
+
+@pytest.mark.parametrize("name,kw", [("s4d", {}), ("s4d", {"init": "inv"}), ("s4d", {"discretization": "bilinear"}),
+                                     ("dss", {"variant": "exp"}), ("dss", {"l_max": 16384}), ("s4-ptd", {"d_state": 16})])
+def test_complex64_kernel_is_accurate_at_16k(name, kw):
+    """float32 vs float64 kernel of the same parameters at L = 16384, N = 64, dt in [1e-4, 1e-1]: the phase
+    l * log(Abar) is formed without rounding log(Abar) to complex64 (rounding Abar cost 1e-5 here)."""
+    import copy
+
+    torch.manual_seed(0)
+    layer = build(name, d_model=8, **{"d_state": 64, "dt_min": 1e-4, "dt_max": 1e-1, **kw})
+    with torch.no_grad():
+        k32, k64 = layer.kernel(16384), copy.deepcopy(layer).double().kernel(16384)
+    assert k32.dtype == torch.float32 and rel(k32.double(), k64) < 5e-6

@@ -71,7 +71,7 @@ def _apply_power(x: torch.Tensor, n: torch.Tensor, powers: List[torch.Tensor]) -
     """A^n x for per-example n (B,): x (B, H, N), powers[k] = A^(2^k) (H, N, N), by the binary digits of n."""
     for k, P in enumerate(powers):
         bit = ((n >> k) & 1).bool().reshape(-1, 1, 1)
-        x = torch.where(bit, (P @ x.unsqueeze(-1)).squeeze(-1), x)
+        x = torch.where(bit, torch.einsum("hnm,bhm->bhn", P, x), x)
     return x
 
 
@@ -87,14 +87,19 @@ def dense_final_state(Abar: torch.Tensor, Bbar: torch.Tensor, u: torch.Tensor, x
     if T & (T - 1):
         raise ValueError(f"chunk must be a power of 2, got {T}")
     Q = 1 << max(math.ceil(L / T) - 1, 0).bit_length()  # chunks, padded to a power of 2
-    ur = F.pad(reverse_valid(u, lengths), (0, Q * T - L)).reshape(Bsz, H, Q, T)  # ur[j] = u[n - 1 - j]
     levels = (Q * T).bit_length() - 1  # Abar^(2^k) for k < levels covers the tree
     need = max(levels, L.bit_length()) if x0 is not None else max(levels, 1)
     powers = squarings(Abar, need)
-    c = _contract(krylov(Bbar, powers, T), ur)  # (B, H, N, Q): c_q = sum_t Abar^t Bbar ur[q T + t]
+    K = krylov(Bbar, powers, T)  # (H, N, T)
+    if lengths is None:  # chunk q of the reversed input is chunk Q-1-q of the front-padded input, reversed
+        u = F.pad(u, (Q * T - L, 0)).reshape(Bsz, H, Q, T)
+        c = _contract(K.flip(-1), u).flip(-1)
+    else:
+        ur = F.pad(reverse_valid(u, lengths), (0, Q * T - L)).reshape(Bsz, H, Q, T)  # ur[j] = u[n - 1 - j]
+        c = _contract(K, ur)  # (B, H, N, Q): c_q = sum_t Abar^t Bbar ur[q T + t]
     k = T.bit_length() - 1
-    while c.shape[-1] > 1:  # c_(2i) + Abar^(T 2^k') c_(2i+1)
-        c = c[..., 0::2] + powers[k] @ c[..., 1::2]
+    while c.shape[-1] > 1:  # c_(2i) + Abar^(T 2^k') c_(2i+1), one (N, N) x (N, B q) product per channel
+        c = c[..., 0::2] + torch.einsum("hnm,bhmq->bhnq", powers[k], c[..., 1::2])
         k += 1
     x = c[..., 0]
     if x0 is not None:

@@ -75,16 +75,20 @@ def dplr_dense(Lambda: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
 
 def bilinear_dplr(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, dt: torch.Tensor
                   ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Dense bilinear Abar = A1 A0 (H, N, N) and Bbar = 2 A1 B (H, N) over full states in O(H N^2 r), A1 by Woodbury.
+    """Dense bilinear Abar = A1 A0 (H, N, N) and Bbar = 2 A1 B (H, N) over full states in O(H N^2 r).
 
-    Lambda, B (H, M), P (r, H, M), dt (H, 1)."""
+    Lambda, B (H, M), P (r, H, M), dt (H, 1). With D = (2/dt - Lambda)^-1, G = I + P* D P and A0 = diag(a0) - P P*
+    (a0 = 2/dt + Lambda), Woodbury gives A1 = D - D P G^-1 P* D, A1 P = D P G^-1, hence
+    Abar = diag(D a0) - D P G^-1 (P* D diag(a0) + P*): a diagonal plus one rank-r product."""
     lam, Pf, Bf = full(Lambda), full(P).permute(1, 2, 0), full(B)  # (H, N), (H, N, r), (H, N)
-    d = 1 / (2 / dt - lam)  # D = (2/dt - Lambda)^-1, diagonal
+    d, a0 = 1 / (2 / dt - lam), 2 / dt + lam
     DP, PD = d.unsqueeze(-1) * Pf, Pf.mT.conj() * d.unsqueeze(-2)  # D P (H, N, r), P* D (H, r, N)
-    G = torch.eye(Pf.shape[-1], dtype=Pf.dtype, device=Pf.device) + PD @ Pf  # I + P* D P (H, r, r)
-    A1 = torch.diag_embed(d) - DP @ torch.linalg.solve(G, PD)  # (2/dt - A)^-1 by Woodbury
-    Abar = A1 * (2 / dt + lam).unsqueeze(-2) - (A1 @ Pf) @ Pf.mT.conj()
-    return Abar, 2 * (A1 @ Bf.unsqueeze(-1)).squeeze(-1)
+    G = torch.eye(Pf.shape[-1], dtype=Pf.dtype, device=Pf.device) + PD @ Pf  # (H, r, r)
+    U = DP / G if G.shape[-1] == 1 else torch.linalg.solve(G.mT, DP.mT).mT  # D P G^-1 (H, N, r)
+    V = PD * a0.unsqueeze(-2) + Pf.mT.conj()  # (H, r, N)
+    Abar = torch.diag_embed(d * a0) - (U * V if U.shape[-1] == 1 else U @ V)
+    Bbar = 2 * (d * Bf - (U @ (PD @ Bf.unsqueeze(-1))).squeeze(-1))
+    return Abar, Bbar
 
 
 # --- the O(N r) bilinear step on half states -------------------------------------------------------------------

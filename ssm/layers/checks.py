@@ -10,12 +10,17 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-_CHECKS: Dict[str, bool] = {"finite": os.environ.get("SSM_CHECK_FINITE", "").strip().lower() not in ("", "0", "false",
-                                                                                                      "no", "off")}
+
+def finite_from_env(environ: Mapping[str, str]) -> bool:
+    """Whether SSM_CHECK_FINITE in `environ` switches the finiteness checks on (1/true/yes/on)."""
+    return environ.get("SSM_CHECK_FINITE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+_CHECKS: Dict[str, bool] = {"finite": finite_from_env(os.environ)}
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
@@ -57,7 +62,7 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
 
 
 def check_dtype(x: torch.Tensor, expected: torch.dtype, name: str) -> None:
-    """Raise TypeError unless x has the layer's floating dtype; under torch.autocast fp16/bf16/fp32 input is accepted."""
+    """Raise TypeError unless x has the layer's floating dtype (fp16/bf16/fp32 into fp32 accepted under autocast)."""
     if x.dtype == expected:
         return
     if not x.is_floating_point():

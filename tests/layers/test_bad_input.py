@@ -6,13 +6,14 @@ outputs. Finiteness checks run only when switched on (they make the GPU wait for
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 import pytest
 import torch
 
-from ssm.layers import REGISTRY, build, checks_enabled, set_checks
+from ssm.layers import CLASS_NAMES, REGISTRY, build, checks_enabled, set_checks
 
 SMALL = {"s4": {"d_state": 4}, "s4d": {"d_state": 4}, "dss": {"d_state": 4}, "s4-ptd": {"d_state": 4},
          "s5": {"d_state": 4, "blocks": 2}, "s5-ptd": {"d_state": 4, "blocks": 2},
@@ -22,8 +23,11 @@ SSMS = ("s4", "s4d", "dss", "s4-ptd", "s5", "s5-ptd")
 B, L, H = 2, 5, 4
 
 
-def make(name, **kw):
+@functools.lru_cache(maxsize=None)
+def make(name, bidirectional=False):
+    """One layer per (name, direction), shared by the cases (none of them changes a layer)."""
     torch.manual_seed(0)
+    kw = {"bidirectional": True} if bidirectional else {}
     return build(name, d_model=H, **{**SMALL[name], **kw}).eval()
 
 
@@ -116,8 +120,7 @@ def _checked(m, *args, **kw):
 
 
 def _bi(m):
-    name = next(n for n in SSMS if type(m) is build(n, d_model=H, **SMALL[n]).__class__)
-    return make(name, bidirectional=True)
+    return make(CLASS_NAMES[type(m).__name__], bidirectional=True)
 
 
 TABLE = [pytest.param(name, call, exc, arg, id=f"{case}-{name}") for case, names, call, exc, arg in CASES
@@ -153,25 +156,20 @@ def test_empty_batch_gives_empty_outputs(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_default_state_and_precision_follow_the_layer(name):
-    layer = make(name).double()
+    torch.manual_seed(0)
+    layer = build(name, d_model=H, **SMALL[name]).double()
     x = x_(dtype=torch.float64)
-    y, s = layer(x, layer.default_state(B, dtype=torch.float64))
+    y, s = layer(x, layer.default_state(B))
     assert y.dtype == torch.float64
+    assert all(t.dtype in (torch.float64, torch.complex128) for t in (s if isinstance(s, tuple) else (s,)))
     with torch.autocast("cpu", dtype=torch.bfloat16):  # under autocast, low-precision input is the convention
         y, _ = make(name)(x_(dtype=torch.bfloat16))
     assert torch.isfinite(y.float()).all()
 
 
-def test_env_var_switches_finite_checks(monkeypatch):
-    import importlib
+def test_env_var_switches_finite_checks():
+    from ssm.layers.checks import finite_from_env
 
-    import ssm.layers.checks as checks
-
-    monkeypatch.setenv("SSM_CHECK_FINITE", "1")
-    importlib.reload(checks)
-    try:
-        assert checks.checks_enabled()["finite"]
-    finally:
-        monkeypatch.delenv("SSM_CHECK_FINITE")
-        importlib.reload(checks)
-    assert not checks.checks_enabled()["finite"]
+    assert all(finite_from_env({"SSM_CHECK_FINITE": v}) for v in ("1", "true", "YES", " on "))
+    assert not any(finite_from_env(env) for env in ({}, {"SSM_CHECK_FINITE": "0"}, {"SSM_CHECK_FINITE": "off"}))
+    assert checks_enabled()["finite"] is False  # the default: no device sync

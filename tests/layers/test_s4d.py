@@ -262,8 +262,11 @@ def test_rate_halves_sampling_consistently():
         assert rel(layer.kernel(L, rate=2.0), other.kernel(L)) < 1e-12
 
 
-@pytest.mark.parametrize("name,kw", [("s4d", {}), ("s4d", {"init": "inv"}), ("s4d", {"discretization": "bilinear"}),
-                                     ("dss", {"variant": "exp"}), ("dss", {"l_max": 16384}), ("s4-ptd", {"d_state": 16})])
+ACCURACY = [("s4d", {}), ("s4d", {"init": "inv"}), ("s4d", {"discretization": "bilinear"}), ("dss", {"variant": "exp"}),
+            ("dss", {"l_max": 16384}), ("s4-ptd", {"d_state": 16})]
+
+
+@pytest.mark.parametrize("name,kw", ACCURACY)
 def test_complex64_kernel_is_accurate_at_16k(name, kw):
     """float32 vs float64 kernel of the same parameters at L = 16384, N = 64, dt in [1e-4, 1e-1]: the phase
     l * log(Abar) is formed without rounding log(Abar) to complex64 (rounding Abar cost 1e-5 here)."""

@@ -21,7 +21,7 @@ from ..masking import reverse_valid
 
 
 def real_form(M: torch.Tensor) -> torch.Tensor:
-    """[[M11, M12], [conj M12, conj M11]] (..., N, N) acting on [z; conj z] -> real (..., N, N) acting on [Re z; Im z]."""
+    """[[M11, M12], [conj M12, conj M11]] (..., N, N) on [z; conj z] -> the real (..., N, N) on [Re z; Im z]."""
     m = M.shape[-1] // 2
     M11, M12 = M[..., :m, :m], M[..., :m, m:]
     top = torch.cat([(M11 + M12).real, (M12 - M11).imag], -1)

@@ -43,7 +43,7 @@ def gru_cell(g: torch.Tensor, h: torch.Tensor, gh: torch.Tensor, bh: torch.Tenso
 
 def gru_cell_reset_before(g: torch.Tensor, h: torch.Tensor, gh: torch.Tensor, bh: torch.Tensor, P: torch.Tensor,
                           Q: Optional[torch.Tensor], D: Optional[torch.Tensor]) -> torch.Tensor:
-    """One GRU update, reset before the matmul (Cho, Barone): gh = W_[r,z] h (B, 2n), W_c = (P, Q, D) applied to r * h."""
+    """One GRU update, reset before the matmul (Cho, Barone): gh = W_[r,z] h (B, 2n); W_c = (P, Q, D) acts on r * h."""
     n = h.shape[1]
     rz = torch.sigmoid(g[:, : 2 * n] + gh + bh[: 2 * n])
     r, z = rz[:, :n], rz[:, n:]

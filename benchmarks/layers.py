@@ -7,7 +7,8 @@
 
 Each (layer, L) runs in a fresh subprocess (its peak memory is its own). On the CPU the clock is the process's CPU
 time (other jobs on a shared machine do not count; use --threads 1 for that), on CUDA wall time with
-synchronisation. Times are medians over `--repeats` after one warm-up pass, training mode, loss = mean(y^2); the
+synchronisation. Times are medians over `--repeats` (the three variants take turns) after one warm-up pass each,
+training mode, loss = mean(y^2); the
 state is not in the loss, so its cost is its forward cost. `state GFLOP` is the model count of real
 floating-point operations of the final state alone (see `state_gflop`); `mask` draws lengths in [L/2, L].
 """
@@ -33,20 +34,26 @@ ROWS = [  # (registry name, constructor kwargs); N = --d_state unless a row sets
 def state_gflop(name: str, B: int, H: int, N: int, L: int) -> float:
     """Model count of the final state's real flops (GFLOP).
 
-    Diagonal layers (M stored states): sum_l u_l exp(l log Abar) is B H M L complex x real products (4 flops), plus
-    H M L complex exponentials (counted as 8 flops each; the torch reference forms them once per call).
-    S4 (N full states, real form, chunk T = 2N, Q = L / T): log2(L) squarings 2 H N^3, Krylov 2 H N^2 T,
-    contraction 2 B H N L, tree 2 B H N^2 Q. S5: a gather of the scan's states (0 flops)."""
-    if name in ("s4d", "dss"):
-        M = N // 2
-        return (4 * B * H * M * L + 8 * H * M * L) / 1e9
-    if name == "s4-ptd":
-        return (4 * B * H * N * L + 8 * H * N * L) / 1e9
-    if name == "s4":
-        T = min(1 << (L - 1).bit_length(), 2 * N)
-        Q = max(1, L // T)
-        return (2 * H * N ** 3 * math.log2(L) + 2 * H * N * N * T + 2 * B * H * N * L + 2 * B * H * N * N * Q) / 1e9
-    return 0.0
+    Diagonal layers (N' stored states: N/2, or N for S4-PTD): sum_l u_l exp(l log Abar) is B H N' L complex x real
+    products (4 flops) plus H N' L complex exponentials (8 flops each in this count).
+    S4 (N real state coordinates, chunk T = 2N, Q chunks) as `functional.dense_final_state` runs it: squarings of
+    the (H, N, N) matrix (2 H N^3 each) up to Abar^T and for each tree level, the Krylov matrix (2 H N^2 T), the
+    contraction (2 B H N L), the tree levels and the Horner steps (2 B H N^2 per vector).
+    S5: a gather of the scan's states (0 flops)."""
+    if name in ("s4d", "dss", "s4-ptd"):
+        n = N if name == "s4-ptd" else N // 2
+        return (4 * B * H * n * L + 8 * H * n * L) / 1e9
+    if name != "s4":
+        return 0.0
+    T = min(1 << max(L - 1, 1).bit_length(), 1 << max(2 * N - 1, 1).bit_length())
+    Q = 1 << max(math.ceil(L / T) - 1, 0).bit_length()
+    squarings = T.bit_length() - 2
+    flops = 2 * H * N * N * T + 2 * B * H * N * L
+    while Q > 1 and B * Q >= 2 * N:
+        squarings, flops, Q = squarings + 1, flops + 2 * B * H * N * N * Q // 2, Q // 2
+    if Q > 1:
+        squarings, flops = squarings + 1, flops + 2 * B * H * N * N * (Q - 1)
+    return (flops + 2 * H * N ** 3 * squarings) / 1e9
 
 
 def measure(name: str, kwargs: dict, L: int, B: int, H: int, N: int, device: str, repeats: int) -> dict:
@@ -69,29 +76,30 @@ def measure(name: str, kwargs: dict, L: int, B: int, H: int, N: int, device: str
         layer.zero_grad(set_to_none=True)
         x.grad = None
 
-    out = {}
-    for key, kw in (("no_state", {"return_state": False}), ("state", {}),
-                    ("mask", {"return_state": False, "lengths": lengths})):
+    variants = {"no_state": {"return_state": False}, "state": {},
+                "mask": {"return_state": False, "lengths": lengths}}
+    for kw in variants.values():
         run(**kw)  # warm-up: kernel probes, caches
-        sync()
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-        times = []
-        for _ in range(repeats):
+    times = {key: [] for key in variants}
+    for _ in range(repeats):  # the variants take turns, so a slow spell of a shared machine hits all of them
+        for key, kw in variants.items():
             sync()
             t0 = clock()
             run(**kw)
             sync()
-            times.append(clock() - t0)
-        out[key] = 1e3 * statistics.median(times)
-        if cuda:
+            times[key].append(clock() - t0)
+    out = {key: 1e3 * statistics.median(ts) for key, ts in times.items()}
+    if cuda:
+        for key, kw in variants.items():
+            torch.cuda.reset_peak_memory_stats()
+            run(**kw)
             out[key + "_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
 
 
 def run_one(name: str, kwargs: dict, L: int, args) -> dict:
     """Measure in a subprocess; -> result dict or {"error": ...}."""
-    cmd = [sys.executable, __file__, "--threads", str(args.threads), "--child",
+    cmd = [sys.executable, __file__] + (["--threads", str(args.threads)] if args.threads else []) + ["--child",
            json.dumps([name, kwargs, L, args.batch, args.d_model, args.d_state, args.device, args.repeats])]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)

@@ -11,16 +11,29 @@ def valid_mask(lengths: torch.Tensor, L: int) -> torch.Tensor:
     return torch.arange(L, device=lengths.device) < lengths.unsqueeze(-1)
 
 
+def _take(u: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """out[b, ..., j] = u[b, ..., idx[b, j]] where 0 <= idx < L, else 0: u (B, ..., L), idx (B, L)."""
+    L = u.shape[-1]
+    shape = (idx.shape[0],) + (1,) * (u.dim() - 2) + (L,)
+    keep = ((idx >= 0) & (idx < L)).reshape(shape).to(u.dtype)
+    return torch.gather(u, -1, idx.clamp(0, L - 1).reshape(shape).expand(u.shape)) * keep
+
+
 def reverse_valid(u: torch.Tensor, lengths: Optional[torch.Tensor]) -> torch.Tensor:
     """Reverse each example's valid prefix along the last dim: u (B, ..., L) -> ur with ur[..., j] = u[..., len - 1 - j]
     for j < len and 0 beyond (u.flip(-1) when lengths is None)."""
     if lengths is None:
         return u.flip(-1)
+    return _take(u, lengths.unsqueeze(-1) - 1 - torch.arange(u.shape[-1], device=u.device))
+
+
+def align_right(u: torch.Tensor, lengths: Optional[torch.Tensor]) -> torch.Tensor:
+    """Move each example's valid prefix to the end of the last dim, zeros in front: u (B, ..., L) -> ua with
+    ua[..., L - len + j] = u[..., j] for j < len (u itself when lengths is None)."""
+    if lengths is None:
+        return u
     L = u.shape[-1]
-    idx = lengths.unsqueeze(-1) - 1 - torch.arange(L, device=u.device)  # (B, L)
-    keep = idx >= 0
-    idx = idx.clamp(0, L - 1).reshape(idx.shape[0], *([1] * (u.dim() - 2)), L).expand(u.shape)
-    return torch.gather(u, -1, idx) * keep.reshape(keep.shape[0], *([1] * (u.dim() - 2)), L).to(u.dtype)
+    return _take(u, torch.arange(L, device=u.device) - (L - lengths.unsqueeze(-1)))
 
 
 def gather_last(xs: torch.Tensor, lengths: Optional[torch.Tensor], initial: torch.Tensor, dim: int = 1) -> torch.Tensor:

@@ -208,3 +208,44 @@ def test_gradcheck_kernel(disc):
     for n in names:
         delattr(layer, n)
     assert torch.autograd.gradcheck(f, params, fast_mode=True)
+
+
+class _Recorder(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts the ops dispatched and the largest tensor any of them returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops, self.largest = 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.ops += 1
+        for t in (out if isinstance(out, (tuple, list)) else [out]):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+@pytest.mark.parametrize("name", ["s4", "s4d"])
+def test_final_state_has_no_loop_over_L(name):
+    """The final state's op count grows with log(L), not L (a per-step loop would add >= 3840 ops from L = 256 to
+    4096); S4 forms no tensor of B H N L elements (its largest temporary is the input's size)."""
+    counts = {}
+    for L in (256, 4096):
+        layer = build(name, d_model=4, d_state=16)
+        u = torch.randn(3, 4, L)
+        with torch.no_grad(), _Recorder() as rec:
+            layer.final_state(u, layer.default_state(3), 1.0, torch.tensor([L, L // 2, 1]))
+        counts[L] = rec.ops
+        if name == "s4":
+            assert rec.largest <= 2 * 3 * 4 * L < 3 * 4 * 16 * L
+    assert counts[4096] - counts[256] < 250
+
+
+def test_l_kernel_of_a_checkpoint_is_restored():
+    layer = build("s4", d_model=4, d_state=N, l_max=64)
+    state = layer.state_dict()
+    state["l_kernel"] = torch.tensor(256)
+    other = build("s4", d_model=4, d_state=N, l_max=64)
+    other.load_state_dict(state)
+    assert other.nodes(1)[0] == 256 and other.nodes(300) == (256, 1)

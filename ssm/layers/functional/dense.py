@@ -3,8 +3,10 @@
 `dense_final_state` computes x_n = sum_j Abar^j Bbar u_(n-1-j) + Abar^n x_(-1) with no loop over L and no
 (B, H, N, L) temporary: the reversed input is cut into Q chunks of T steps; each chunk is contracted with the
 Krylov matrix K_T = [Bbar, Abar Bbar, ..., Abar^(T-1) Bbar] (H, N, T), giving chunk states c_q (B, H, N, Q); the
-chunk states are combined by a log-depth tree, c_(2i) + Abar^T c_(2i+1), then with Abar^(2T), and so on.
-Cost: log2(L) squarings of the (H, N, N) matrix, B H N L for the contraction, B H N^2 L / T for the tree.
+chunk states are combined by a log-depth tree, c_(2i) + Abar^T c_(2i+1), then with Abar^(2T), and so on, as long
+as a level holds at least N vectors per channel (below that a squaring costs more than it saves), and the last
+few (<= 2N / B) by Horner's rule. Cost: up to log2(L) squarings of the (H, N, N) matrix (2 H N^3 each, whatever
+the batch), B H N L for the contraction, B H N^2 L / T for the tree.
 
 S4's full state [z; conj z] is conjugate-symmetric; `real_form` turns its N x N complex matrices into real ones
 acting on [Re z; Im z], which makes every product above 4x cheaper.
@@ -17,7 +19,7 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 
-from ..masking import reverse_valid
+from ..masking import align_right
 
 
 def real_form(M: torch.Tensor) -> torch.Tensor:
@@ -58,20 +60,11 @@ def krylov(b: torch.Tensor, powers: List[torch.Tensor], T: int) -> torch.Tensor:
     return K
 
 
-def _contract(K: torch.Tensor, ur: torch.Tensor) -> torch.Tensor:
-    """c[b, h, n, q] = sum_t K[h, n, t] ur[b, h, q, t]; complex K against real ur by one real product."""
-    if not K.is_complex():
-        return torch.einsum("hnt,bhqt->bhnq", K, ur.to(K.dtype))
-    N = K.shape[-2]
-    c = torch.einsum("hnt,bhqt->bhnq", torch.cat([K.real, K.imag], -2), ur.to(K.real.dtype))
-    return torch.complex(c[:, :, :N], c[:, :, N:])
-
-
 def _apply_power(x: torch.Tensor, n: torch.Tensor, powers: List[torch.Tensor]) -> torch.Tensor:
-    """A^n x for per-example n (B,): x (B, H, N), powers[k] = A^(2^k) (H, N, N), by the binary digits of n."""
+    """A^n x for per-example n (B,): x (H, B, N), powers[k] = A^(2^k) (H, N, N), by the binary digits of n."""
     for k, P in enumerate(powers):
-        bit = ((n >> k) & 1).bool().reshape(-1, 1, 1)
-        x = torch.where(bit, torch.einsum("hnm,bhm->bhn", P, x), x)
+        bit = ((n >> k) & 1).bool().reshape(1, -1, 1)
+        x = torch.where(bit, x @ P.mT, x)
     return x
 
 
@@ -87,22 +80,37 @@ def dense_final_state(Abar: torch.Tensor, Bbar: torch.Tensor, u: torch.Tensor, x
     if T & (T - 1):
         raise ValueError(f"chunk must be a power of 2, got {T}")
     Q = 1 << max(math.ceil(L / T) - 1, 0).bit_length()  # chunks, padded to a power of 2
-    levels = (Q * T).bit_length() - 1  # Abar^(2^k) for k < levels covers the tree
-    need = max(levels, L.bit_length()) if x0 is not None else max(levels, 1)
-    powers = squarings(Abar, need)
-    K = krylov(Bbar, powers, T)  # (H, N, T)
-    if lengths is None:  # chunk q of the reversed input is chunk Q-1-q of the front-padded input, reversed
-        u = F.pad(u, (Q * T - L, 0)).reshape(Bsz, H, Q, T)
-        c = _contract(K.flip(-1), u).flip(-1)
+    k = T.bit_length() - 1  # powers[k] = Abar^T, made when needed
+    powers = squarings(Abar, max(k, 1))
+    Kr = krylov(Bbar, powers, T).flip(-1).mT  # (H, T, N): row t is Abar^(T-1-t) Bbar
+    # each example's valid inputs end at the end of Q T steps (zeros in front); chunk q then contributes
+    # Abar^((Q-1-q) T) c_q with c_q = sum_t Abar^(T-1-t) Bbar u[q T + t]
+    ut = F.pad(align_right(u, lengths).transpose(0, 1), (Q * T - L, 0)).reshape(H, Bsz * Q, T)
+    if Kr.is_complex():
+        c = torch.complex(ut @ Kr.real, ut @ Kr.imag)
     else:
-        ur = F.pad(reverse_valid(u, lengths), (0, Q * T - L)).reshape(Bsz, H, Q, T)  # ur[j] = u[n - 1 - j]
-        c = _contract(K, ur)  # (B, H, N, Q): c_q = sum_t Abar^t Bbar ur[q T + t]
-    k = T.bit_length() - 1
-    while c.shape[-1] > 1:  # c_(2i) + Abar^(T 2^k') c_(2i+1), one (N, N) x (N, B q) product per channel
-        c = c[..., 0::2] + torch.einsum("hnm,bhmq->bhnq", powers[k], c[..., 1::2])
+        c = ut @ Kr.to(ut.dtype)
+    c = c.reshape(H, Bsz, Q, N)
+    # tree levels Abar^(T 2^k') c_(2i) + c_(2i+1) while the pairs hold >= N vectors per channel (a squaring costs
+    # as much as N matrix-vector products), then Horner over the few chunks left: at most 2N / B steps
+    while c.shape[2] > 1 and Bsz * c.shape[2] >= 2 * N:
+        _extend(powers, k + 1)
+        q = c.shape[2] // 2
+        c = (c[:, :, 0::2].reshape(H, Bsz * q, N) @ powers[k].mT).reshape(H, Bsz, q, N) + c[:, :, 1::2]
         k += 1
-    x = c[..., 0]
+    x = c[:, :, 0]
+    if c.shape[2] > 1:
+        _extend(powers, k + 1)
+    for i in range(1, c.shape[2]):
+        x = x @ powers[k].mT + c[:, :, i]
     if x0 is not None:
         n = torch.full((Bsz,), L, device=u.device, dtype=torch.long) if lengths is None else lengths
-        x = x + _apply_power(x0.to(x.dtype), n, powers)
-    return x
+        _extend(powers, L.bit_length())
+        x = x + _apply_power(x0.to(x.dtype).transpose(0, 1), n, powers[: L.bit_length()])
+    return x.transpose(0, 1)
+
+
+def _extend(powers: List[torch.Tensor], K: int) -> None:
+    """Square the last power until powers[K - 1] = A^(2^(K-1)) exists."""
+    while len(powers) < K:
+        powers.append(powers[-1] @ powers[-1])

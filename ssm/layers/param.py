@@ -78,6 +78,15 @@ def register_ssm_param(module: nn.Module, name: str, value: torch.Tensor, lr: Op
     module.register_parameter(name, param)
 
 
+def hippo_init(fn, *args, **kwargs):
+    """Call a HiPPO initialiser (hippo.nplr, hippo.ptd, ...); its ValueError (an unknown measure) is reported as the
+    layer argument `init`."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"init must name a HiPPO matrix this layer can start from, got: {e}") from None
+
+
 def glorot_(t: torch.Tensor) -> torch.Tensor:
     """Glorot-uniform init of each (fan_out, fan_in) matrix in the last two dims of `t`, in place."""
     bound = math.sqrt(6.0 / (t.shape[-1] + t.shape[-2]))

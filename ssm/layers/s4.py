@@ -23,8 +23,8 @@ from .conv import ConvSSM
 from .functional import (bilinear_dplr, complex_vector, dense_final_state, discretize_dense, dplr_A0, dplr_dense,
                          dplr_generating, dplr_step, full, krylov, real_form, real_vector, squarings,
                          woodbury_setup)
-from .param import (DT_TRANSFORMS, REAL_TRANSFORMS, dt_param, dt_value, real_dtype, real_param, real_part,
-                    register_ssm_param, repeat_ssm)
+from .param import (DT_TRANSFORMS, REAL_TRANSFORMS, dt_param, dt_value, hippo_init, real_dtype, real_param,
+                    real_part, register_ssm_param, repeat_ssm)
 
 Params = Dict[str, torch.Tensor]
 
@@ -50,7 +50,7 @@ class S4(ConvSSM):
         self.discretization, self.dt_transform, self.real_transform = discretization, dt_transform, real_transform
         self.init, self.n_ssm, self.rank = init, n_ssm, rank
         M = d_state // 2
-        Lambda, P, B, _ = hippo.nplr(init, d_state, rank=rank)
+        Lambda, P, B, _ = hippo_init(hippo.nplr, init, d_state, rank=rank)
         lam = Lambda[:M].to(torch.complex64).expand(n_ssm, M)
         P = P.reshape(rank, d_state)[:, :M].to(torch.complex64).unsqueeze(1).expand(rank, n_ssm, M)
         B = B.reshape(-1)[:M].to(torch.complex64).expand(n_ssm, M)

@@ -13,6 +13,7 @@ from .. import hippo
 from .checks import check_choice, check_int
 from .diagonal import DiagonalSSM
 from .functional import log_abar
+from .param import hippo_init
 
 S4D_INITS = ("legs", "inv", "lin", "real")
 DSS_VARIANTS = ("exp", "softmax")
@@ -110,7 +111,7 @@ class S4PTD(DiagonalSSM):
                          output=output, tie_dropout=tie_dropout, backend=backend)
         if real_transform == "none":
             raise ValueError("real_transform must keep Re(Lambda) negative for S4-PTD (exp, relu, softplus), got 'none'")
-        ptd = hippo.ptd(init, d_state)
+        ptd = hippo_init(hippo.ptd, init, d_state)
         _, B = hippo.transition(init, d_state)
         Bt = ptd.V_inv.to(torch.complex128) @ B.reshape(-1).to(torch.complex128)  # (N,)
         C = torch.randn(self.n_directions, d_model, d_state, dtype=torch.float64).to(torch.complex128)

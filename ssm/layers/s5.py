@@ -21,7 +21,7 @@ from .checks import check_choice, check_int, check_rate
 from .common import DropoutNd, OutputLayer, activation as make_activation
 from .functional import diagonal_transfer, discretize, input_factor, s5_readout, s5_scan, s5_step
 from .masking import gather_last, valid_mask
-from .param import complex_dtype, log_dt_init, real_dtype, register_ssm_param
+from .param import complex_dtype, hippo_init, log_dt_init, real_dtype, register_ssm_param
 
 C_INITS = ("trunc_standard_normal", "lecun_normal", "complex_normal")
 OUTPUTS = ("half_glu1", "half_glu2", "full_glu", "none")
@@ -84,7 +84,7 @@ class S5(SequenceLayer):
     """S5 layer: x (B, L, H) -> (y (B, L, H), state (B, P') complex); P' = P/2 with conj_sym, else P."""
 
     def __init__(self, d_model: int, d_state: int = 256, *, blocks: int = 8, conj_sym: bool = True,
-                 dt_min: float = 1e-3, dt_max: float = 1e-1, discretization: str = "zoh",
+                 init: str = "legs", dt_min: float = 1e-3, dt_max: float = 1e-1, discretization: str = "zoh",
                  C_init: str = "trunc_standard_normal", clip_eigs: bool = False, force_neg: bool = False,
                  bidirectional: bool = False, bidirectional_mode: str = "sum", output: str = "half_glu1",
                  activation: Optional[str] = "gelu_tanh", dropout: float = 0.0, tie_dropout: bool = True,
@@ -97,11 +97,11 @@ class S5(SequenceLayer):
         check_choice("bidirectional_mode", bidirectional_mode, BIDIRECTIONAL)
         check_choice("opt_config", opt_config, tuple(OPT_CONFIGS))
         step_rescale = check_rate(step_rescale, "step_rescale")
-        self.d_model, self.d_state, self.blocks, self.conj_sym = d_model, d_state, blocks, conj_sym
+        self.d_model, self.d_state, self.blocks, self.conj_sym, self.init = d_model, d_state, blocks, conj_sym, init
         self.discretization, self.C_init, self.clip_eigs, self.force_neg = discretization, C_init, clip_eigs, force_neg
         self.bidirectional, self.bidirectional_mode = bidirectional, bidirectional_mode
         self.step_rescale, self.backend, self.opt_config = step_rescale, backend, opt_config
-        Lambda, V, V_inv = self.init_blocks(d_state // blocks, blocks)  # complex128
+        Lambda, V, V_inv = hippo_init(self.init_blocks, d_state // blocks, blocks)  # complex128
         self._register_params(Lambda, V, V_inv, dt_min, dt_max, lr)
         self.output = S5Output(d_model, output, activation, dropout, tie_dropout)
 
@@ -117,8 +117,8 @@ class S5(SequenceLayer):
             raise ValueError(f"bidirectional_mode='concat' needs an even d_model (H/2 per direction), got {H}")
 
     def init_blocks(self, N: int, J: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Lambda (P',), V (P, P'), V^-1 (P', P) from the normal part of HiPPO-LegS of size N, J blocks."""
-        Lambda, _, _, V = hippo.nplr("legs", N)
+        """Lambda (P',), V (P, P'), V^-1 (P', P) from the normal part of the HiPPO matrix `init` of size N, J blocks."""
+        Lambda, _, _, V = hippo.nplr(self.init, N)
         Lambda, V = Lambda.to(torch.complex128), V.to(torch.complex128)
         if self.conj_sym:  # one of each conjugate pair (the first N/2)
             Lambda, V = Lambda[: N // 2], V[:, : N // 2]
@@ -260,7 +260,7 @@ class S5PTD(S5):
         super().__init__(d_model, d_state, blocks=blocks, conj_sym=False, clip_eigs=clip_eigs, **kwargs)
 
     def init_blocks(self, N: int, J: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Lambda (P,), V (P, P), V^-1 (P, P) from `hippo.ptd` of HiPPO-LegS of size N, J blocks."""
-        init = hippo.ptd("legs", N)
+        """Lambda (P,), V (P, P), V^-1 (P, P) from `hippo.ptd` of the HiPPO matrix `init` of size N, J blocks."""
+        ptd = hippo.ptd(self.init, N)
         c = torch.complex128
-        return block_init(init.Lambda.to(c), init.V.to(c), init.V_inv.to(c), J)
+        return block_init(ptd.Lambda.to(c), ptd.V.to(c), ptd.V_inv.to(c), J)

@@ -208,9 +208,10 @@ def test_errors(name):
         assert build(name, d_model=4, d_state=7)(torch.randn(1, 5, 4))[0].shape == (1, 5, 4)
 
 
-def test_s4d_init_errors():
-    with pytest.raises(ValueError, match="init"):
-        build("s4d", d_model=4, d_state=N, init="nope")
+def test_init_errors():
+    for name in ("s4d", "s4-ptd", "s4"):
+        with pytest.raises(ValueError, match="init"):
+            build(name, d_model=4, d_state=N, init="nope")
     with pytest.raises(ValueError, match="real_transform"):
         build("s4d", d_model=4, d_state=N, real_transform="nope")
 

@@ -248,6 +248,9 @@ def test_bad_inputs_raise_value_error():
         S5(H, d_state=10, blocks=4, conj_sym=False)
     with pytest.raises(ValueError, match="C_init"):
         S5(H, d_state=P, blocks=J, C_init="nope")
+    for cls in (S5, S5PTD):
+        with pytest.raises(ValueError, match="init must name a HiPPO matrix"):
+            cls(H, d_state=P, blocks=J, init="nope")
     with pytest.raises(ValueError, match="conj_sym must be False"):
         S5PTD(H, d_state=P, blocks=J, conj_sym=True)
     with pytest.raises(ValueError, match="rate"):

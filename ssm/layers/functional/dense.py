@@ -1,11 +1,12 @@
 """Dense discrete SSMs x_l = Abar x_{l-1} + Bbar u_l (S4's DPLR and ZOH paths): Krylov matrices and the final state.
 
 `dense_final_state` computes x_n = sum_j Abar^j Bbar u_(n-1-j) + Abar^n x_(-1) with no loop over L and no
-(B, H, N, L) temporary: the reversed input is cut into Q chunks of T steps; each chunk is contracted with the
-Krylov matrix K_T = [Bbar, Abar Bbar, ..., Abar^(T-1) Bbar] (H, N, T), giving chunk states c_q (B, H, N, Q); the
-chunk states are combined by a log-depth tree, c_(2i) + Abar^T c_(2i+1), then with Abar^(2T), and so on, as long
-as a level holds at least N vectors per channel (below that a squaring costs more than it saves), and the last
-few (<= 2N / B) by Horner's rule. Cost: up to log2(L) squarings of the (H, N, N) matrix (2 H N^3 each, whatever
+(B, H, N, L) temporary: with each example's valid inputs moved to the end, the input is cut into Q chunks of T
+steps; each chunk is contracted with the Krylov matrix K_T = [Bbar, Abar Bbar, ..., Abar^(T-1) Bbar] (H, N, T)
+(time-reversed), giving chunk states c_q (H, B, Q, N) that enter the state as Abar^((Q-1-q) T) c_q; they are
+combined by a log-depth tree, Abar^T c_(2i) + c_(2i+1), then with Abar^(2T), and so on, as long as a level holds
+at least N vectors per channel (below that a squaring costs more than it saves), and the last few (<= 2N / B) by
+Horner's rule. Cost: up to log2(L) squarings of the (H, N, N) matrix (2 H N^3 each, whatever
 the batch), B H N L for the contraction, B H N^2 L / T for the tree.
 
 S4's full state [z; conj z] is conjugate-symmetric; `real_form` turns its N x N complex matrices into real ones

@@ -5,10 +5,7 @@ import torch  # noqa: F401  (loaded first: the compiled ssm._C links against tor
 
 __version__ = "0.1.0"
 
-_LAYERS = {
-    "S4": "s4", "S4D": "s4d", "DSS": "dss", "S4PTD": "s4-ptd", "S5": "s5", "S5PTD": "s5-ptd",
-    "LowRankGRU": "lowrank-gru", "LowRankLSTM": "lowrank-lstm", "CfC": "cfc",
-}
+from .layers.registry import CLASS_NAMES as _LAYERS  # noqa: E402  (class name -> registry name)
 
 
 def __getattr__(name: str):

@@ -5,7 +5,8 @@ f = backbone(z) (Linear + activation layers; none in wired mode, where the heads
     ff1 = tanh(W1 f), ff2 = tanh(W2 f), g = sigmoid((Wa f) ts + Wb f)
     default: h' = ff1 (1 - g) + g ff2;   no_gate: h' = ff1 + g ff2
     pure:    h' = -A exp(-ts (|w_tau| + |W1 f|)) (W1 f) + A
-ts is the time elapsed since the previous step (1 when no `timespans` are given). Numerics equal ncps.torch.CfC
+ts is the time elapsed since the previous step (1 when no `timespans` are given) times `rate`; the closed form is
+`functional.cfc_update`. Numerics equal ncps.torch.CfC
 for the same weights (tested), except that a wired CfC uses the wiring's within-layer synapses as its recurrent
 mask (ncps uses all ones there; `dense_recurrent=True` restores that).
 """
@@ -17,9 +18,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import SequenceLayer, check_state
+from .base import SequenceLayer
+from .checks import check_choice, check_finite, check_int, describe
 from .common import activation as make_activation
-from .passthrough import glorot_, lstm_pointwise
+from .functional import cfc_update, lecun_tanh, lstm_cell
+from .masking import gather_last, valid_mask
+from .param import glorot_
 from .wirings import LowRankSparse, MaskedWeight, Wiring, make_wiring
 
 MODES = ("default", "no_gate", "pure")
@@ -30,13 +34,12 @@ class LeCunTanh(nn.Module):
     """1.7159 tanh(0.666 x)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 1.7159 * torch.tanh(0.666 * x)
+        return lecun_tanh(x)
 
 
-def backbone_activation(name: str) -> nn.Module:
+def _backbone_activation(name: str) -> nn.Module:
     """The backbone activation called `name` (lecun_tanh, silu, relu, tanh, gelu)."""
-    if name not in BACKBONE_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {list(BACKBONE_ACTIVATIONS)}, got {name!r}")
+    check_choice("backbone_activation", name, BACKBONE_ACTIVATIONS)
     return LeCunTanh() if name == "lecun_tanh" else make_activation(name)
 
 
@@ -48,17 +51,16 @@ class CfCCell(nn.Module):
     recurrent part of the first layer (W_rec: first-layer width x hidden) low-rank sparse.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, mode: str = "default", activation: str = "lecun_tanh",
+    def __init__(self, input_size: int, hidden_size: int, mode: str = "default",
+                 backbone_activation: str = "lecun_tanh",
                  backbone_units: int = 128, backbone_layers: int = 1, backbone_dropout: float = 0.0,
                  input_mask: Optional[torch.Tensor] = None, recurrent_mask: Optional[torch.Tensor] = None,
                  recurrent: Optional[LowRankSparse] = None, mask_gates: bool = False):
         super().__init__()
         for name, v, low in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
                              ("backbone_units", backbone_units, 1), ("backbone_layers", backbone_layers, 0)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+            check_int(name, v, low)
+        check_choice("mode", mode, MODES)
         if not 0.0 <= backbone_dropout < 1.0:
             raise ValueError(f"backbone_dropout must be in [0, 1), got {backbone_dropout!r}")
         if backbone_layers > 0 and (input_mask is not None or recurrent_mask is not None):
@@ -71,7 +73,7 @@ class CfCCell(nn.Module):
         self.w_rec = (MaskedWeight(W[:, input_size:], self._head_mask(recurrent_mask, mask_gates)) if recurrent is None
                       else recurrent.build(W[:, input_size:]))
         self.bias = nn.Parameter(torch.zeros(first))
-        self.act = backbone_activation(activation)
+        self.act = _backbone_activation(backbone_activation)
         self.drop = nn.Dropout(backbone_dropout)
         self.backbone = nn.ModuleList(nn.Linear(backbone_units, backbone_units) for _ in range(backbone_layers - 1))
         self.heads = nn.Linear(backbone_units, self.n_heads * hidden_size) if backbone_layers > 0 else None
@@ -105,10 +107,8 @@ class CfCCell(nn.Module):
     def combine(self, z: torch.Tensor, ts) -> torch.Tensor:
         """Head pre-activations z: (B, heads * hidden) -> h' by the closed form of `mode`."""
         if self.mode == "pure":
-            return -self.A * torch.exp(-ts * (self.w_tau.abs() + z.abs())) * z + self.A
-        f1, f2, ta, tb = z.chunk(4, -1)
-        f1, f2, g = torch.tanh(f1), torch.tanh(f2), torch.sigmoid(ta * ts + tb)
-        return f1 + g * f2 if self.mode == "no_gate" else f1 * (1.0 - g) + g * f2
+            return cfc_update(z, ts, "pure", self.A, self.w_tau)
+        return cfc_update(z, ts, self.mode)
 
     def forward(self, x_t: torch.Tensor, h: torch.Tensor, ts=1.0) -> torch.Tensor:
         """x_t: (B, input_size), h: (B, hidden), ts -> h' (B, hidden)."""
@@ -127,23 +127,24 @@ class CfC(SequenceLayer):
     The readout is the identity when the output (units, or the motor neurons) is already d_model wide and
     `proj_size` is None, else Linear(output, proj_size or d_model). State: h (B, units), or (h, c) with
     `mixed_memory` (an LSTM cell in front, as ncps). `self_loops` keeps each wired neuron's own state.
+    `rate` multiplies the elapsed times (a signal sampled r times more sparsely: rate = r).
     """
 
-    def __init__(self, d_model: int, units: Optional[int] = None, proj_size: Optional[int] = None, wiring=None,
-                 mode: str = "default", activation: str = "lecun_tanh", backbone_units: Optional[int] = None,
-                 backbone_layers: Optional[int] = None, backbone_dropout: Optional[float] = None,
-                 mixed_memory: bool = False, mask_gates: bool = False, self_loops: bool = True,
-                 dense_recurrent: bool = False):
+    def __init__(self, d_model: int, *, units: Optional[int] = None, proj_size: Optional[int] = None, wiring=None,
+                 mode: str = "default", backbone_activation: str = "lecun_tanh",
+                 backbone_units: Optional[int] = None, backbone_layers: Optional[int] = None,
+                 backbone_dropout: Optional[float] = None, mixed_memory: bool = False, mask_gates: bool = False,
+                 self_loops: bool = True, dense_recurrent: bool = False):
         super().__init__()
-        if not isinstance(d_model, int) or isinstance(d_model, bool) or d_model < 1:
-            raise ValueError(f"d_model must be a positive int, got {d_model!r}")
+        check_int("d_model", d_model)
         units = d_model if units is None else units
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"units must be a positive int, got {units!r}")
-        if proj_size is not None and (not isinstance(proj_size, int) or proj_size < 1):
-            raise ValueError(f"proj_size must be None or a positive int, got {proj_size!r}")
-        self.d_model, self.mixed_memory, self.mode = d_model, mixed_memory, mode
+        check_int("units", units)
+        if proj_size is not None:
+            check_int("proj_size", proj_size)
+        self.d_model, self.mixed_memory, self.mode, self.proj_size = d_model, mixed_memory, mode, proj_size
+        self.state_tuple = bool(mixed_memory)
         self.wiring = make_wiring(wiring, units)
+        act = backbone_activation
         if isinstance(self.wiring, Wiring):
             if any(v not in (None, 0) for v in (backbone_units, backbone_layers)) or backbone_dropout:
                 raise ValueError("a neuron wiring runs backbone-free cells: backbone_units/layers/dropout must be "
@@ -151,7 +152,7 @@ class CfC(SequenceLayer):
             w = self.wiring.build(d_model)
             self.layer_sizes = [len(ids) for ids in w.layers()]
             self.cells = nn.ModuleList(
-                CfCCell(d_model if l == 0 else self.layer_sizes[l - 1], n, mode, activation, 1, 0, 0.0,
+                CfCCell(d_model if l == 0 else self.layer_sizes[l - 1], n, mode, act, 1, 0, 0.0,
                         w.input_mask(l), torch.ones(n, n) if dense_recurrent else w.recurrent_mask(l, self_loops),
                         mask_gates=mask_gates)
                 for l, n in enumerate(self.layer_sizes))
@@ -159,7 +160,7 @@ class CfC(SequenceLayer):
         else:
             self.layer_sizes = [units]
             self.cells = nn.ModuleList([CfCCell(
-                d_model, units, mode, activation, 128 if backbone_units is None else backbone_units,
+                d_model, units, mode, act, 128 if backbone_units is None else backbone_units,
                 1 if backbone_layers is None else backbone_layers, backbone_dropout or 0.0, recurrent=self.wiring)])
             self.output_size = units
         self.state_size = sum(self.layer_sizes)
@@ -170,58 +171,68 @@ class CfC(SequenceLayer):
         self.readout = nn.Identity() if out == self.output_size and proj_size is None else nn.Linear(
             self.output_size, out)
 
-    def default_state(self, batch_size: int, device: Optional[torch.device] = None,
-                      dtype: Optional[torch.dtype] = None):
-        """Zero state h (B, units), or (h, c) with mixed_memory."""
-        ref = self.cells[0].bias
-        h = torch.zeros(batch_size, self.state_size, device=device or ref.device, dtype=dtype or ref.dtype)
-        return (h, h.clone()) if self.mixed_memory else h
+    @property
+    def d_output(self) -> int:
+        return self.d_model if self.proj_size is None else self.proj_size
 
-    def _state(self, state, batch_size: int, ref: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Validate `state` -> (h, c or None)."""
-        if state is None:
-            state = self.default_state(batch_size, ref.device, ref.dtype)
-        if self.mixed_memory and not (isinstance(state, (tuple, list)) and len(state) == 2):
-            raise ValueError(f"state must be a tuple (h, c) with mixed_memory=True, got {type(state).__name__}")
-        h, c = state if self.mixed_memory else (state, None)
-        for name, s in (("state", h), ("state[1]", c)):
-            if s is not None:
-                check_state(s, (batch_size, self.state_size), name)
-        return h.to(ref.dtype), None if c is None else c.to(ref.dtype)
+    def _ref(self) -> torch.Tensor:
+        return self.cells[0].bias
 
-    def _timespans(self, timespans: Optional[torch.Tensor], B: int, L: int, ref: torch.Tensor):
-        """timespans (B, L) or (B, L, 1) -> (B, L, 1) in x's dtype, or None."""
+    def state_shapes(self, batch_size: int) -> Tuple[Tuple[int, ...], ...]:
+        """h (B, units), and c (B, units) with mixed_memory."""
+        return ((batch_size, self.state_size),) * (2 if self.mixed_memory else 1)
+
+    def _timespans(self, timespans: Optional[torch.Tensor], B: int, L: int, ref: torch.Tensor, rate: float):
+        """timespans (B, L) or (B, L, 1) -> rate * timespans (B, L, 1) in x's dtype, or None (all 1)."""
         if timespans is None:
             return None
-        ok = isinstance(timespans, torch.Tensor) and tuple(timespans.shape) in ((B, L), (B, L, 1))
-        if not ok:
-            got = tuple(timespans.shape) if isinstance(timespans, torch.Tensor) else type(timespans).__name__
-            raise ValueError(f"timespans must have shape ({B}, {L}) or ({B}, {L}, 1), got {got}")
-        if not bool(torch.isfinite(timespans).all()):
-            raise ValueError("timespans must be finite, got NaN or inf values")
-        return timespans.reshape(B, L, 1).to(ref.dtype)
+        if not isinstance(timespans, torch.Tensor):
+            raise TypeError(f"timespans must be a tensor of shape ({B}, {L}) or ({B}, {L}, 1), got "
+                            f"{describe(timespans)}")
+        if tuple(timespans.shape) not in ((B, L), (B, L, 1)):
+            raise ValueError(f"timespans must have shape ({B}, {L}) or ({B}, {L}, 1), got {describe(timespans)}")
+        check_finite(timespans, "timespans")
+        return timespans.reshape(B, L, 1).to(ref.dtype) * rate
 
-    def forward(self, x: torch.Tensor, state=None, timespans: Optional[torch.Tensor] = None,
-                return_state: bool = True):
-        """x: (B, L, d_model), state, timespans (B, L) / (B, L, 1) -> y (B, L, out), next state."""
-        self.check_input(x)
+    def forward(self, x: torch.Tensor, state=None, *, timespans: Optional[torch.Tensor] = None, rate: float = 1.0,
+                lengths: Optional[torch.Tensor] = None, return_state: bool = True):
+        """x: (B, L, d_model), state, timespans (B, L) / (B, L, 1), lengths (B,) -> y (B, L, out) (0 beyond each
+        length), the state at each example's length."""
+        rate, lengths, parts = self.check_forward(x, state, rate, lengths)
         B, L, _ = x.shape
-        ts = self._timespans(timespans, B, L, x)
-        h, c = self._state(state, B, x)
+        ts = self._timespans(timespans, B, L, x, rate)
+        if B == 0:
+            return self.empty_output(x, return_state)
+        if parts is None:
+            zero = self.default_state(B, x.device)
+            parts = zero if self.mixed_memory else (zero,)
+        h0, c0 = parts if self.mixed_memory else (parts[0], None)
+        h, c = h0, c0
         u0 = self.cells[0].project(x)  # input part of the first layer, all steps in one matmul
         gl = self.lstm_ih(x) if self.mixed_memory else None
         w_rec = [cell.w_rec() for cell in self.cells]
         outs: List[torch.Tensor] = []
+        hs: List[torch.Tensor] = []
+        cs: List[torch.Tensor] = []
         # unbind once: indexing [:, t] inside the loop costs a full-size zero fill per step in backward
         u0s, gls = u0.unbind(1), (gl.unbind(1) if gl is not None else None)
         tss = ts.unbind(1) if ts is not None else None
         for t in range(L):
             if gls is not None:
-                h, c = lstm_pointwise(gls[t] + self.lstm_hh(h), c, 1.0)
-            h, y = self._step_layers(u0s[t], h, 1.0 if tss is None else tss[t], w_rec)
+                h, c = lstm_cell(gls[t] + self.lstm_hh(h), c, 1.0)
+            h, y = self._step_layers(u0s[t], h, rate if tss is None else tss[t], w_rec)
             outs.append(y)
+            if lengths is not None:
+                hs.append(h)
+                cs.extend([c] if c is not None else [])
         y = self.readout(torch.stack(outs, 1))
-        return y, ((h, c) if self.mixed_memory else h) if return_state else None
+        if lengths is not None:
+            y = y * valid_mask(lengths, L).unsqueeze(-1).to(y.dtype)
+            h = gather_last(torch.stack(hs, 1), lengths, h0)
+            c = gather_last(torch.stack(cs, 1), lengths, c0) if c is not None else None
+        if not return_state:
+            return y, None
+        return y, ((h, c) if self.mixed_memory else h)
 
     def _step_layers(self, u0: torch.Tensor, h: torch.Tensor, ts, w_rec: List[torch.Tensor]):
         """One time step through the wiring's layers -> (new h (B, units), motor output (B, output_size))."""
@@ -234,15 +245,18 @@ class CfC(SequenceLayer):
         h = torch.cat(new, 1) if len(new) > 1 else new[0]
         return h, new[-1][:, : self.output_size]
 
-    def step(self, x_t: torch.Tensor, state, ts: Optional[torch.Tensor] = None):
-        """x_t: (B, d_model), state, ts (B,) or (B, 1) elapsed time -> y_t (B, out), next state."""
-        self.check_step_input(x_t)
+    def step(self, x_t: torch.Tensor, state, *, ts: Optional[torch.Tensor] = None, rate: float = 1.0):
+        """x_t: (B, d_model), state (None: zero), ts (B,) or (B, 1) elapsed time -> y_t (B, out), next state."""
+        rate, parts = self.check_step(x_t, state, rate)
         if ts is not None:
-            if not isinstance(ts, torch.Tensor) or ts.numel() != x_t.shape[0]:
+            if not isinstance(ts, torch.Tensor):
+                raise TypeError(f"ts must be a tensor of shape ({x_t.shape[0]},) or ({x_t.shape[0]}, 1), got "
+                                f"{describe(ts)}")
+            if ts.numel() != x_t.shape[0]:
                 raise ValueError(f"ts must be a tensor of shape ({x_t.shape[0]},) or ({x_t.shape[0]}, 1), got "
-                                 f"{tuple(ts.shape) if isinstance(ts, torch.Tensor) else type(ts).__name__}")
+                                 f"{describe(ts)}")
             ts = ts.reshape(-1, 1)
-        y, state = self.forward(x_t.unsqueeze(1), state, ts)
+        y, state = self.forward(x_t.unsqueeze(1), self.pack_state(parts), timespans=ts, rate=rate)
         return y.squeeze(1), state
 
     def extra_repr(self) -> str:

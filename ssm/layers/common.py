@@ -1,7 +1,7 @@
-"""Pieces shared by the SSM layers: activations, tied dropout, GLU output, dt init, per-parameter optimizer settings."""
+"""Output pieces shared by the layers: pointwise activations, dropout tied over time, the GLU output block."""
 from __future__ import annotations
 
-import math
+from functools import partial
 from typing import Optional
 
 import torch
@@ -9,6 +9,7 @@ from torch import nn
 
 ACTIVATIONS = {
     "gelu": nn.GELU,
+    "gelu_tanh": partial(nn.GELU, approximate="tanh"),  # the tanh approximation (JAX's default, the S5 code's)
     "silu": nn.SiLU,
     "swish": nn.SiLU,
     "relu": nn.ReLU,
@@ -20,9 +21,9 @@ ACTIVATIONS = {
 
 
 def activation(name: Optional[str]) -> nn.Module:
-    """The activation module called `name` (gelu, silu, relu, tanh, sigmoid, identity)."""
+    """The activation module called `name` (gelu, gelu_tanh, silu, swish, relu, tanh, sigmoid, identity, None)."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(k for k in ACTIVATIONS if k)}, got {name!r}")
+        raise ValueError(f"activation must be one of {sorted(k for k in ACTIVATIONS if k)} or None, got {name!r}")
     return ACTIVATIONS[name]()
 
 
@@ -69,34 +70,3 @@ class OutputLayer(nn.Module):
         """y: (..., H) -> (..., H)."""
         y = self.linear(self.dropout(self.activation(y)))
         return nn.functional.glu(y, dim=-1) if self.kind == "glu" else y
-
-
-def register_ssm_param(module: nn.Module, name: str, value: torch.Tensor, lr: Optional[float],
-                       weight_decay: float = 0.0) -> None:
-    """Register `value` as a parameter tagged `_optim` (lr, weight_decay), or as a frozen buffer if lr == 0."""
-    if lr == 0.0:
-        module.register_buffer(name, value)
-        return
-    param = nn.Parameter(value)
-    optim = {"weight_decay": weight_decay}
-    if lr is not None:
-        optim["lr"] = lr
-    param._optim = optim  # type: ignore[attr-defined]
-    module.register_parameter(name, param)
-
-
-def log_dt_init(shape, dt_min: float = 1e-3, dt_max: float = 1e-1) -> torch.Tensor:
-    """log(dt) drawn log-uniformly in [dt_min, dt_max], of `shape`."""
-    if not 0 < dt_min <= dt_max:
-        raise ValueError(f"dt_min and dt_max must satisfy 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
-    return torch.rand(shape) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
-
-
-def complex_dtype(dtype: torch.dtype) -> torch.dtype:
-    """complex128 for float64, else complex64 (kernels run in at least single precision)."""
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
-
-
-def real_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 for float64, else float32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32

@@ -12,33 +12,20 @@ inference (measured faster there on CPU; slower under autograd, where the plain 
 from __future__ import annotations
 
 import abc
-import math
 import warnings
 from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from .base import SequenceLayer, check_state
+from .base import SequenceLayer
+from .checks import check_choice, check_int, check_unit_rate
 from .common import DropoutNd
+from .functional import gru_scan, lowrank_matvec, lstm_scan
+from .masking import gather_last, valid_mask
+from .param import glorot_
 
 PARAMETRIZATIONS = ("full", "lowrank", "lowrank_diag")
-
-
-def _check_int(name: str, value, low: int = 1, high: Optional[int] = None) -> None:
-    """Raise ValueError unless `value` is an int in [low, high]."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
-    if not ok:
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
-
-
-def glorot_(t: torch.Tensor) -> torch.Tensor:
-    """Glorot-uniform init of each (fan_out, fan_in) matrix in the last two dims of `t`, in place."""
-    bound = math.sqrt(6.0 / (t.shape[-1] + t.shape[-2]))
-    with torch.no_grad():
-        return t.uniform_(-bound, bound)
 
 
 class GateMatrices(nn.Module):
@@ -47,8 +34,7 @@ class GateMatrices(nn.Module):
     def __init__(self, gates: int, n: int, m: int, parametrization: str = "full", rank: Optional[int] = None,
                  tie_right: bool = False):
         super().__init__()
-        if parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"parametrization must be one of {list(PARAMETRIZATIONS)}, got {parametrization!r}")
+        check_choice("parametrization", parametrization, PARAMETRIZATIONS)
         if parametrization == "lowrank_diag" and n != m:
             raise ValueError(f"parametrization='lowrank_diag' needs a square matrix, got {n} x {m}")
         self.gates, self.n, self.m, self.parametrization, self.tie_right = gates, n, m, parametrization, tie_right
@@ -57,7 +43,7 @@ class GateMatrices(nn.Module):
             self.W = nn.Parameter(glorot_(torch.empty(gates, n, m)))
             self.rank = None
             return
-        _check_int("rank", rank, 1, min(n, m))
+        check_int("rank", rank, 1, min(n, m))
         self.rank = rank
         self.L = nn.Parameter(glorot_(torch.empty(gates, n, rank)))
         self.R = nn.Parameter(glorot_(torch.empty(1 if tie_right else gates, rank, m)))
@@ -102,64 +88,11 @@ class GateMatrices(nn.Module):
 
     def matvec(self, h: torch.Tensor, gates: Optional[slice] = None) -> torch.Tensor:
         """h: (..., m) -> W h: (..., k n)."""
-        return _rec(h, *self.factors(gates))
+        return lowrank_matvec(h, *self.factors(gates))
 
     def extra_repr(self) -> str:
         return (f"gates={self.gates}, n={self.n}, m={self.m}, parametrization={self.parametrization!r}, "
                 f"rank={self.rank}, tie_right={self.tie_right}")
-
-
-def _rec(h: torch.Tensor, P: torch.Tensor, Q: Optional[torch.Tensor], D: Optional[torch.Tensor]) -> torch.Tensor:
-    """Q (P h) + D * h, h: (..., m) -> (..., k n)."""
-    a = F.linear(h, P)
-    if Q is not None:
-        a = F.linear(a, Q)
-    if D is not None:
-        a = a + h.repeat([1] * (h.dim() - 1) + [D.shape[0] // h.shape[-1]]) * D
-    return a
-
-
-def gru_scan(gi: torch.Tensor, h: torch.Tensor, P1: torch.Tensor, Q1: Optional[torch.Tensor],
-             D1: Optional[torch.Tensor], P2: Optional[torch.Tensor], Q2: Optional[torch.Tensor],
-             D2: Optional[torch.Tensor], bh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """GRU over gi: (L, B, 3n) input pre-activations, h: (B, n) -> outputs (L, B, n), last h.
-
-    (P1, Q1, D1) give the recurrent term of all 3 gates (reset after the matmul, as torch) when P2 is None,
-    else of [r, z] only, with (P2, Q2, D2) applied to h * r for the candidate (Cho / Barone).
-    """
-    n = h.shape[1]
-    outs: List[torch.Tensor] = []
-    for g in gi.unbind(0):  # unbind: one backward for all steps (indexing gi[t] costs O(L) each in backward)
-        gh = _rec(h, P1, Q1, D1)
-        if P2 is None:
-            gh = gh + bh
-            rz = torch.sigmoid(g[:, : 2 * n] + gh[:, : 2 * n])
-            r, z = rz[:, :n], rz[:, n:]
-            c = torch.tanh(g[:, 2 * n:] + r * gh[:, 2 * n:])
-        else:
-            rz = torch.sigmoid(g[:, : 2 * n] + gh + bh[: 2 * n])
-            r, z = rz[:, :n], rz[:, n:]
-            c = torch.tanh(g[:, 2 * n:] + _rec(h * r, P2, Q2, D2) + bh[2 * n:])
-        h = c + z * (h - c)
-        outs.append(h)
-    return torch.stack(outs), h
-
-
-def lstm_scan(gi: torch.Tensor, h: torch.Tensor, c: torch.Tensor, P: torch.Tensor, Q: Optional[torch.Tensor],
-              D: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """LSTM over gi: (L, B, 4n) input pre-activations (both biases folded in), (h, c): (B, n) -> (L, B, n), h, c."""
-    outs: List[torch.Tensor] = []
-    for g in gi.unbind(0):
-        h, c = lstm_pointwise(g + _rec(h, P, Q, D), c)
-        outs.append(h)
-    return torch.stack(outs), h, c
-
-
-def lstm_pointwise(g: torch.Tensor, c: torch.Tensor, forget_offset: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor]:
-    """LSTM update from pre-activations g: (B, 4n) in [i, f, g, o] order and c: (B, n) -> (h', c')."""
-    i, f, u, o = g.chunk(4, 1)
-    c = torch.sigmoid(f + forget_offset) * c + torch.sigmoid(i) * torch.tanh(u)
-    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 _SCRIPTED: dict = {}
@@ -206,14 +139,14 @@ class _PassthroughRNN(SequenceLayer):
                  parametrization: str = "lowrank_diag", tie_right: bool = False, input_rank: Optional[int] = None,
                  num_layers: int = 1, dropout: float = 0.0, gate_bias: float = 0.0, script: Optional[bool] = None):
         super().__init__()
-        _check_int("d_model", d_model)
+        check_int("d_model", d_model)
         hidden_size = d_model if hidden_size is None else hidden_size
-        _check_int("hidden_size", hidden_size)
-        _check_int("num_layers", num_layers)
+        check_int("hidden_size", hidden_size)
+        check_int("num_layers", num_layers)
         if parametrization != "full" and rank is None:
             rank = min(24, hidden_size)  # Barone's best setting is d = 24
         if input_rank is not None:
-            _check_int("input_rank", input_rank, 1, min(d_model, hidden_size))
+            check_int("input_rank", input_rank, 1, min(d_model, hidden_size))
         self.d_model, self.hidden_size, self.num_layers = d_model, hidden_size, num_layers
         self.parametrization, self.rank, self.script = parametrization, rank, script
         self.layers = nn.ModuleList(
@@ -223,59 +156,58 @@ class _PassthroughRNN(SequenceLayer):
         self.dropout = DropoutNd(dropout, tie=False)
         self.readout = nn.Identity() if hidden_size == d_model else nn.Linear(hidden_size, d_model)
 
-    @property
-    def n_state(self) -> int:
-        return 1
+    def _ref(self) -> torch.Tensor:
+        return self.layers[0].b_ih
 
-    def default_state(self, batch_size: int, device: Optional[torch.device] = None,
-                      dtype: Optional[torch.dtype] = None):
-        """Zero state: (num_layers, B, n) for the GRU, a pair of them (h, c) for the LSTM."""
-        ref = self.layers[0].b_ih
-        z = [torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device or ref.device,
-                         dtype=dtype or ref.dtype) for _ in range(self.n_state)]
-        return z[0] if self.n_state == 1 else tuple(z)
+    def state_shapes(self, batch_size: int) -> Tuple[Tuple[int, ...], ...]:
+        """(num_layers, B, n) for h (GRU), and for c too (LSTM)."""
+        return ((self.num_layers, batch_size, self.hidden_size),) * (2 if self.state_tuple else 1)
 
-    def _states(self, state, batch_size: int, ref: torch.Tensor) -> List[torch.Tensor]:
-        """Validate `state` and return its parts, each (num_layers, B, n)."""
-        if state is None:
-            state = self.default_state(batch_size, ref.device, ref.dtype)
-        parts = [state] if self.n_state == 1 else state
-        if not isinstance(parts, (tuple, list)) or len(parts) != self.n_state:
-            raise ValueError(f"state must be a tuple (h, c) of tensors, got {type(state).__name__}")
-        for p in parts:
-            check_state(p, (self.num_layers, batch_size, self.hidden_size))
-        return [p.to(ref.dtype) for p in parts]
+    def check_rate(self, rate) -> float:
+        """A passthrough RNN has no time step: only rate = 1 is meaningful."""
+        check_unit_rate(rate, type(self).__name__)
+        return 1.0
 
-    def forward(self, x: torch.Tensor, state=None, return_state: bool = True):
-        """x: (B, L, d_model), state as `default_state` or None -> y: (B, L, d_model), next state."""
-        self.check_input(x)
-        parts = self._states(state, x.shape[0], x)
+    def forward(self, x: torch.Tensor, state=None, *, rate: float = 1.0, lengths: Optional[torch.Tensor] = None,
+                return_state: bool = True):
+        """x: (B, L, d_model), state as `default_state` or None, lengths (B,) or None -> y: (B, L, d_model) (0 beyond
+        each length), the state at each example's length."""
+        _, lengths, parts = self.check_forward(x, state, rate, lengths)
+        if x.shape[0] == 0:
+            return self.empty_output(x, return_state)
+        if parts is None:
+            zero = self.default_state(x.shape[0], x.device)
+            parts = zero if self.state_tuple else (zero,)
         u, finals = x.transpose(0, 1), []  # (L, B, H): time-major for the scan
         for l, layer in enumerate(self.layers):
             if l > 0:
                 u = self.dropout(u)
-            u, *last = self._scan(layer, layer.input_projection(u), [p[l] for p in parts])
-            finals.append(last)
+            outs = self._scan(layer, layer.input_projection(u), [p[l] for p in parts])  # each (L, B, n)
+            u = outs[0]
+            finals.append([gather_last(o.transpose(0, 1), lengths, p[l]) for o, p in zip(outs, parts)])
         y = self.readout(u.transpose(0, 1))
+        if lengths is not None:
+            y = y * valid_mask(lengths, x.shape[1]).unsqueeze(-1).to(y.dtype)
         if not return_state:
             return y, None
-        stacked = [torch.stack([f[i] for f in finals]) for i in range(self.n_state)]
-        return y, stacked[0] if self.n_state == 1 else tuple(stacked)
+        return y, self.pack_state(tuple(torch.stack([f[i] for f in finals]) for i in range(len(parts))))
 
-    def step(self, x_t: torch.Tensor, state):
-        """x_t: (B, d_model), state -> y_t: (B, d_model), next state."""
-        self.check_step_input(x_t)
-        y, state = self.forward(x_t.unsqueeze(1), state)
+    def step(self, x_t: torch.Tensor, state, *, rate: float = 1.0):
+        """x_t: (B, d_model), state (None: zero) -> y_t: (B, d_model), next state."""
+        _, parts = self.check_step(x_t, state, rate)
+        y, state = self.forward(x_t.unsqueeze(1), self.pack_state(parts))
         return y.squeeze(1), state
 
     def _run(self, fn, *args):
         """Run `fn` through TorchScript when `script` (None: only without autograd, where it measured faster)."""
+        if torch.compiler.is_compiling():
+            return fn(*args)
         script = not torch.is_grad_enabled() if self.script is None else self.script
         return (_scripted(fn) if script else fn)(*args)
 
     @abc.abstractmethod
-    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]):
-        """Run one layer's recurrence over the precomputed input projections (GRU or LSTM cell)."""
+    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+        """Run one layer's recurrence over the precomputed input projections -> every state (h[, c]), (L, B, n)."""
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
@@ -292,7 +224,7 @@ class LowRankGRU(_PassthroughRNN):
 
     gates, gate_bias_index = 3, 1
 
-    def __init__(self, d_model: int, hidden_size: Optional[int] = None, rank: Optional[int] = None,
+    def __init__(self, d_model: int, *, hidden_size: Optional[int] = None, rank: Optional[int] = None,
                  parametrization: str = "lowrank_diag", tie_right: bool = False, input_rank: Optional[int] = None,
                  num_layers: int = 1, dropout: float = 0.0, update_bias: float = 4.0, reset_after: bool = True,
                  script: Optional[bool] = None):
@@ -300,14 +232,14 @@ class LowRankGRU(_PassthroughRNN):
                          update_bias, script)
         self.reset_after = reset_after
 
-    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]):
+    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]) -> Tuple[torch.Tensor]:
         if self.reset_after:
             P1, Q1, D1 = layer.w_hh.factors()
             P2 = Q2 = D2 = None
         else:
             P1, Q1, D1 = layer.w_hh.factors(slice(0, 2))
             P2, Q2, D2 = layer.w_hh.factors(slice(2, 3))
-        return self._run(gru_scan, gi, parts[0], P1, Q1, D1, P2, Q2, D2, layer.b_hh)
+        return (self._run(gru_scan, gi, parts[0], P1, Q1, D1, P2, Q2, D2, layer.b_hh),)
 
 
 class LowRankLSTM(_PassthroughRNN):
@@ -317,17 +249,15 @@ class LowRankLSTM(_PassthroughRNN):
     """
 
     gates, gate_bias_index = 4, 1
+    state_tuple = True
 
-    def __init__(self, d_model: int, hidden_size: Optional[int] = None, rank: Optional[int] = None,
+    def __init__(self, d_model: int, *, hidden_size: Optional[int] = None, rank: Optional[int] = None,
                  parametrization: str = "lowrank_diag", tie_right: bool = False, input_rank: Optional[int] = None,
                  num_layers: int = 1, dropout: float = 0.0, forget_bias: float = 1.0, script: Optional[bool] = None):
         super().__init__(d_model, hidden_size, rank, parametrization, tie_right, input_rank, num_layers, dropout,
                          forget_bias, script)
 
-    @property
-    def n_state(self) -> int:
-        return 2
-
-    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]):
+    def _scan(self, layer: PassthroughLayer, gi: torch.Tensor, parts: List[torch.Tensor]
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
         P, Q, D = layer.w_hh.factors()
         return self._run(lstm_scan, gi + layer.b_hh, parts[0], parts[1], P, Q, D)

@@ -10,7 +10,10 @@ from typing import Optional, Tuple
 import torch
 
 from .. import hippo
-from .diagonal import DiagonalSSM, check_choice, discretize_diag
+from .checks import check_choice, check_int
+from .diagonal import DiagonalSSM
+from .functional import log_abar
+from .param import hippo_init
 
 S4D_INITS = ("legs", "inv", "lin", "real")
 DSS_VARIANTS = ("exp", "softmax")
@@ -19,12 +22,13 @@ DSS_VARIANTS = ("exp", "softmax")
 class S4D(DiagonalSSM):
     """S4D layer: x (B, L, H) -> (y (B, L, H), state (B, H, N/2)); inits legs/inv/lin/real, ZOH or bilinear."""
 
-    def __init__(self, d_model: int, d_state: int = 64, dt_min: float = 1e-3, dt_max: float = 1e-1,
+    def __init__(self, d_model: int, d_state: int = 64, *, dt_min: float = 1e-3, dt_max: float = 1e-1,
                  init: str = "legs", discretization: str = "zoh", real_transform: str = "exp",
                  dt_transform: str = "exp", fold_B: bool = False, bidirectional: bool = False,
                  activation: Optional[str] = "gelu", dropout: float = 0.0, output: str = "glu",
                  lr: Optional[float] = 1e-3, tie_dropout: bool = True, backend: Optional[str] = None):
-        super().__init__(d_model, d_state, bidirectional, activation, dropout, output, tie_dropout, backend, pairs=True)
+        super().__init__(d_model, d_state, bidirectional=bidirectional, activation=activation, dropout=dropout,
+                         output=output, tie_dropout=tie_dropout, backend=backend, pairs=True)
         check_choice("init", init, S4D_INITS)
         self.init = init
         lam, B = hippo.diag_init(init, d_state)  # (N/2,) complex128 each
@@ -49,15 +53,15 @@ class DSS(DiagonalSSM):
              linear recurrence, so `step` and state passing agree with the convolution at any length.
     """
 
-    def __init__(self, d_model: int, d_state: int = 64, variant: str = "softmax", l_max: int = 1024,
+    def __init__(self, d_model: int, d_state: int = 64, *, variant: str = "softmax", l_max: int = 1024,
                  dt_min: float = 1e-3, dt_max: float = 1e-1, real_transform: Optional[str] = None,
                  bidirectional: bool = False, activation: Optional[str] = "gelu", dropout: float = 0.0,
                  output: str = "glu", lr: Optional[float] = 1e-3, tie_dropout: bool = True,
                  backend: Optional[str] = None):
-        super().__init__(d_model, d_state, bidirectional, activation, dropout, output, tie_dropout, backend, pairs=True)
+        super().__init__(d_model, d_state, bidirectional=bidirectional, activation=activation, dropout=dropout,
+                         output=output, tie_dropout=tie_dropout, backend=backend, pairs=True)
         check_choice("variant", variant, DSS_VARIANTS)
-        if not isinstance(l_max, int) or l_max < 1:
-            raise ValueError(f"l_max must be a positive int, got {l_max!r}")
+        check_int("l_max", l_max)
         self.variant, self.l_max = variant, l_max
         lam, B = hippo.diag_init("dss", d_state)
         H, M = d_model, d_state // 2
@@ -65,13 +69,14 @@ class DSS(DiagonalSSM):
         transform = real_transform or ("exp" if variant == "exp" else "none")
         self.register_diagonal(lam.expand(H, M), None, W, dt_min, dt_max, lr, transform, "exp", "zoh")
 
-    def discretize(self, rate: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> dA = exp(dt Lambda) (H, M), dB = 1 (H, M), dC = W * normalisation (C, H, M)."""
-        A, dt = self.Lambda(), self.dt(rate)
-        dA, dB = discretize_diag(A, torch.ones_like(A), dt, "zoh")  # dB = (exp(dt A) - 1) / A
+    def _discretize_fp64(self, rate: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> log Abar = dt Lambda (H, M), Bbar = 1 (H, M), Cbar = W * normalisation (C, H, M), in float64."""
+        A, dt = self.Lambda(torch.float64), self.dt(rate, torch.float64)
         if self.variant == "softmax":  # 1 / (A sum_{l < l_max} exp(l dt A))
-            dB = _inv_geometric_sum(dt * A, self.l_max / rate) / A
-        return dA, torch.ones_like(dA), torch.view_as_complex(self.C) * dB
+            norm = _inv_geometric_sum(dt * A, self.l_max / rate) / A
+        else:  # (exp(dt A) - 1) / A, the ZOH input factor
+            norm = torch.expm1(dt * A) / A
+        return log_abar(A, dt, "zoh"), torch.ones_like(A), self.output_matrix(torch.float64) * norm
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, variant={self.variant!r}, l_max={self.l_max}"
@@ -89,28 +94,31 @@ def _inv_geometric_sum(x: torch.Tensor, L: float) -> torch.Tensor:
 class S4PTD(DiagonalSSM):
     """S4-PTD layer: the S4D kernel (ZOH) with the perturb-then-diagonalize init of HiPPO (all N states kept).
 
+    `init` names the HiPPO matrix that is perturbed and diagonalised (default "legs").
+
     Lambda (N,) = eig(A_H + E) is shared by all channels with Re(Lambda) kept negative; Bt = V^-1 B_H
     is folded into Ct = C V, so the learned output weights are W = Ct * Bt of shape (C, H, N).
     """
 
     conj = False
 
-    def __init__(self, d_model: int, d_state: int = 64, measure: str = "legs", dt_min: float = 1e-3,
+    def __init__(self, d_model: int, d_state: int = 64, *, init: str = "legs", dt_min: float = 1e-3,
                  dt_max: float = 1e-1, discretization: str = "zoh", real_transform: str = "exp",
                  dt_transform: str = "exp", bidirectional: bool = False, activation: Optional[str] = "gelu",
                  dropout: float = 0.0, output: str = "glu", lr: Optional[float] = 1e-3, tie_dropout: bool = True,
                  backend: Optional[str] = None):
-        super().__init__(d_model, d_state, bidirectional, activation, dropout, output, tie_dropout, backend)
+        super().__init__(d_model, d_state, bidirectional=bidirectional, activation=activation, dropout=dropout,
+                         output=output, tie_dropout=tie_dropout, backend=backend)
         if real_transform == "none":
             raise ValueError("real_transform must keep Re(Lambda) negative for S4-PTD (exp, relu, softplus), got 'none'")
-        init = hippo.ptd(measure, d_state)
-        _, B = hippo.transition(measure, d_state)
-        Bt = init.V_inv.to(torch.complex128) @ B.reshape(-1).to(torch.complex128)  # (N,)
+        ptd = hippo_init(hippo.ptd, init, d_state)
+        _, B = hippo.transition(init, d_state)
+        Bt = ptd.V_inv.to(torch.complex128) @ B.reshape(-1).to(torch.complex128)  # (N,)
         C = torch.randn(self.n_directions, d_model, d_state, dtype=torch.float64).to(torch.complex128)
-        W = (C @ init.V.to(torch.complex128)) * Bt
-        self.measure = measure
-        self.register_diagonal(init.Lambda.reshape(1, -1).to(torch.complex128), None, W, dt_min, dt_max, lr,
+        W = (C @ ptd.V.to(torch.complex128)) * Bt
+        self.init = init
+        self.register_diagonal(ptd.Lambda.reshape(1, -1).to(torch.complex128), None, W, dt_min, dt_max, lr,
                                real_transform, dt_transform, discretization)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, measure={self.measure!r}, discretization={self.discretization!r}"
+        return f"{super().extra_repr()}, init={self.init!r}, discretization={self.discretization!r}"

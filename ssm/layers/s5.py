@@ -4,7 +4,8 @@
 with state size P' (P, or P/2 with `conj_sym`, then s = 2), one dt per state, Bt = V^-1 B, Ct = C V.
 Lambda and V come from J blocks of HiPPO-LegS of size P/J: the normal part's eigendecomposition
 (`hippo.nplr`, S5) or the perturb-then-diagonalize one (`hippo.ptd`, S5-PTD; all P states kept).
-Training runs `ssm.kernels.scan` over L; `step` is the O(P' H) recurrence.
+Training runs `ssm.kernels.scan` over L (`functional.s5_scan`); `step` is the O(P' H) recurrence (`s5_step`).
+dt = exp(log_step) * step_rescale * rate: `step_rescale` is the layer's own factor, `rate` the call's.
 """
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ import torch
 from torch import nn
 
 from .. import hippo
-from ..kernels import scan
-from .base import SequenceLayer, check_state
-from .common import DropoutNd, OutputLayer, complex_dtype, log_dt_init, real_dtype, register_ssm_param
-from .diagonal import diagonal_transfer, input_factor, check_choice, discretize_diag
+from .base import SequenceLayer
+from .checks import check_choice, check_int, check_rate
+from .common import DropoutNd, OutputLayer, activation as make_activation
+from .functional import diagonal_transfer, discretize, input_factor, s5_readout, s5_scan, s5_step
+from .masking import gather_last, valid_mask
+from .param import complex_dtype, hippo_init, log_dt_init, real_dtype, register_ssm_param
 
 C_INITS = ("trunc_standard_normal", "lecun_normal", "complex_normal")
-ACTIVATIONS = ("half_glu1", "half_glu2", "full_glu", "gelu")
+OUTPUTS = ("half_glu1", "half_glu2", "full_glu", "none")
 BIDIRECTIONAL = ("sum", "concat")
 # S5's optimizer setups: parameter -> "ssm" (ssm lr, no weight decay), "ssm_wd" (ssm lr, global weight
 # decay), or None (global lr and weight decay). Lambda and log_step are always "ssm".
@@ -46,64 +49,66 @@ def trunc_lecun(shape: Tuple[int, ...], fan_in: int) -> torch.Tensor:
 
 
 def half_glu_gate(kind: str, y: torch.Tensor, g: torch.Tensor, W: nn.Linear) -> torch.Tensor:
-    """half_glu1: g * sigmoid(W g); half_glu2: y * sigmoid(W g), with g = dropout(GELU(y))."""
+    """half_glu1: g * sigmoid(W g); half_glu2: y * sigmoid(W g), with g = dropout(activation(y))."""
     return (g if kind == "half_glu1" else y) * torch.sigmoid(W(g))
 
 
 class S5Output(nn.Module):
-    """S5's activation after the SSM: half_glu1 | half_glu2 | full_glu | gelu, with time-tied dropout."""
+    """S5's output block after the SSM: half_glu1 | half_glu2 | full_glu | none, around the pointwise `activation`,
+    with time-tied dropout."""
 
-    def __init__(self, d_model: int, activation: str = "half_glu1", dropout: float = 0.0, tie_dropout: bool = True):
+    def __init__(self, d_model: int, output: str = "half_glu1", activation: Optional[str] = "gelu_tanh",
+                 dropout: float = 0.0, tie_dropout: bool = True):
         super().__init__()
-        check_choice("activation", activation, ACTIVATIONS)
-        self.kind = activation
+        check_choice("output", output, OUTPUTS)
+        self.kind = output
         self.dropout = DropoutNd(dropout, tie=tie_dropout)
-        if activation in ("gelu", "full_glu"):  # GELU -> dropout [-> Linear(H, 2H) + GLU]
-            self.inner = OutputLayer(d_model, "gelu", dropout, "glu" if activation == "full_glu" else "none",
+        if output in ("none", "full_glu"):  # activation -> dropout [-> Linear(H, 2H) + GLU]
+            self.inner = OutputLayer(d_model, activation, dropout, "glu" if output == "full_glu" else "none",
                                      tie_dropout)
         else:
+            self.act = make_activation(activation)
             self.W = nn.Linear(d_model, d_model)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """y: (..., H) -> (..., H)."""
-        if self.kind == "gelu":
+        if self.kind == "none":
             return self.inner(y)
         if self.kind == "full_glu":
             return self.dropout(self.inner(y))
-        g = self.dropout(nn.functional.gelu(y))
+        g = self.dropout(self.act(y))
         return self.dropout(half_glu_gate(self.kind, y, g, self.W))
 
 
 class S5(SequenceLayer):
     """S5 layer: x (B, L, H) -> (y (B, L, H), state (B, P') complex); P' = P/2 with conj_sym, else P."""
 
-    def __init__(self, d_model: int, d_state: int = 256, blocks: int = 8, conj_sym: bool = True,
-                 dt_min: float = 1e-3, dt_max: float = 1e-1, discretization: str = "zoh",
+    def __init__(self, d_model: int, d_state: int = 256, *, blocks: int = 8, conj_sym: bool = True,
+                 init: str = "legs", dt_min: float = 1e-3, dt_max: float = 1e-1, discretization: str = "zoh",
                  C_init: str = "trunc_standard_normal", clip_eigs: bool = False, force_neg: bool = False,
-                 bidirectional: bool = False, bidirectional_mode: str = "sum", activation: str = "half_glu1",
-                 dropout: float = 0.0, tie_dropout: bool = True, step_rescale: float = 1.0,
-                 lr: Optional[float] = 1e-3, opt_config: str = "standard", backend: Optional[str] = None):
+                 bidirectional: bool = False, bidirectional_mode: str = "sum", output: str = "half_glu1",
+                 activation: Optional[str] = "gelu_tanh", dropout: float = 0.0, tie_dropout: bool = True,
+                 step_rescale: float = 1.0, lr: Optional[float] = 1e-3, opt_config: str = "standard",
+                 backend: Optional[str] = None):
         super().__init__()
         self._check_sizes(d_model, d_state, blocks, conj_sym, bidirectional and bidirectional_mode == "concat")
         check_choice("discretization", discretization, ("zoh", "bilinear"))
         check_choice("C_init", C_init, C_INITS)
         check_choice("bidirectional_mode", bidirectional_mode, BIDIRECTIONAL)
         check_choice("opt_config", opt_config, tuple(OPT_CONFIGS))
-        if not step_rescale > 0:
-            raise ValueError(f"step_rescale must be > 0, got {step_rescale!r}")
-        self.d_model, self.d_state, self.blocks, self.conj_sym = d_model, d_state, blocks, conj_sym
+        step_rescale = check_rate(step_rescale, "step_rescale")
+        self.d_model, self.d_state, self.blocks, self.conj_sym, self.init = d_model, d_state, blocks, conj_sym, init
         self.discretization, self.C_init, self.clip_eigs, self.force_neg = discretization, C_init, clip_eigs, force_neg
         self.bidirectional, self.bidirectional_mode = bidirectional, bidirectional_mode
         self.step_rescale, self.backend, self.opt_config = step_rescale, backend, opt_config
-        Lambda, V, V_inv = self.init_blocks(d_state // blocks, blocks)  # complex128
+        Lambda, V, V_inv = hippo_init(self.init_blocks, d_state // blocks, blocks)  # complex128
         self._register_params(Lambda, V, V_inv, dt_min, dt_max, lr)
-        self.output = S5Output(d_model, activation, dropout, tie_dropout)
+        self.output = S5Output(d_model, output, activation, dropout, tie_dropout)
 
     @staticmethod
     def _check_sizes(H: int, P: int, J: int, conj_sym: bool, concat: bool) -> None:
         for name, v in (("d_model", H), ("d_state", P), ("blocks", J)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            check_int(name, v)
         if P % J:
             raise ValueError(f"d_state must be divisible by blocks={J}, got d_state={P}")
         if conj_sym and (P // J) % 2:
@@ -112,8 +117,8 @@ class S5(SequenceLayer):
             raise ValueError(f"bidirectional_mode='concat' needs an even d_model (H/2 per direction), got {H}")
 
     def init_blocks(self, N: int, J: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Lambda (P',), V (P, P'), V^-1 (P', P) from the normal part of HiPPO-LegS of size N, J blocks."""
-        Lambda, _, _, V = hippo.nplr("legs", N)
+        """Lambda (P',), V (P, P'), V^-1 (P', P) from the normal part of the HiPPO matrix `init` of size N, J blocks."""
+        Lambda, _, _, V = hippo.nplr(self.init, N)
         Lambda, V = Lambda.to(torch.complex128), V.to(torch.complex128)
         if self.conj_sym:  # one of each conjugate pair (the first N/2)
             Lambda, V = Lambda[: N // 2], V[:, : N // 2]
@@ -166,112 +171,79 @@ class S5(SequenceLayer):
             re = -re.abs()
         return torch.complex(re, self.Lambda_im)
 
-    def step_sizes(self, rate: Optional[float] = None) -> torch.Tensor:
-        """One step size per state: (P',)."""
-        return torch.exp(self.log_step) * (self.step_rescale if rate is None else rate)
+    def step_sizes(self, rate: float = 1.0) -> torch.Tensor:
+        """One step size per state: exp(log_step) * step_rescale * rate, (P',)."""
+        return torch.exp(self.log_step) * (self.step_rescale * self.check_rate(rate))
 
-    def transfer_function(self, s: torch.Tensor, rate: Optional[float] = None) -> torch.Tensor:
+    def transfer_function(self, s: torch.Tensor, rate: float = 1.0) -> torch.Tensor:
         """Continuous-time G_hh(s) from input channel h to output channel h (the diagonal of the MIMO C (sI - A)^-1 B,
         first direction, no D): s (F,) -> (H, F); needs bidirectional_mode "sum" or a unidirectional layer."""
         if self.bidirectional and self.bidirectional_mode == "concat":
             raise ValueError("transfer_function needs bidirectional_mode='sum' (concat splits the channels), got 'concat'")
         A = self.Lambda()
-        dA, dB, Ct = self.discretize(rate)
-        kind = self.discretization
-        B = dB / input_factor(A.unsqueeze(-1), self.step_sizes(rate).unsqueeze(-1), kind)  # (P', H)
+        _, dB, Ct = self.discretize(rate)
+        B = dB / input_factor(A.unsqueeze(-1), self.step_sizes(rate).unsqueeze(-1), self.discretization)  # (P', H)
         CB = Ct[0] * B.T  # (H, P'): Ct[h, p] B[p, h]
         return diagonal_transfer(CB, A.expand_as(CB), s, self.conj_sym)
 
-    def discretize(self, rate: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> Lambda_bar (P',), B_bar (P', H), Ct (n_dir, H_out, P') complex; dt = exp(log_step) * rate."""
-        rate = self.step_rescale if rate is None else rate
-        if not rate > 0:
-            raise ValueError(f"rate must be > 0, got {rate!r}")
-        dt = torch.exp(self.log_step) * rate
-        A = self.Lambda()
-        dA, dB = discretize_diag(A.unsqueeze(-1), torch.view_as_complex(self.B), dt.unsqueeze(-1), self.discretization)
+    def discretize(self, rate: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> Lambda_bar (P',), B_bar (P', H), Ct (n_dir, H_out, P') complex at dt = exp(log_step) step_rescale rate."""
+        A = self.Lambda().unsqueeze(-1)
+        dA, dB = discretize(A, torch.view_as_complex(self.B), self.step_sizes(rate).unsqueeze(-1), self.discretization)
         return dA.squeeze(-1), dB, torch.view_as_complex(self.C)
 
-    def _discretized(self, dtype: torch.dtype, rate: Optional[float]):
+    def _discretized(self, dtype: torch.dtype, rate: float):
         cd = complex_dtype(dtype)
         return tuple(t.to(cd) for t in self.discretize(rate))
 
-    def _readout(self, x: torch.Tensor, Ct: torch.Tensor) -> torch.Tensor:
-        """s * Re(x Ct^T): x (..., P'), Ct (H_out, P') -> (..., H_out) real."""
-        y = x.real @ Ct.real.T - x.imag @ Ct.imag.T
-        return 2.0 * y if self.conj_sym else y
-
     # --- the layer contract -------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, state: Optional[torch.Tensor] = None, rate: Optional[float] = None,
-                return_state: bool = True, lengths: Optional[torch.Tensor] = None
+    def _ref(self) -> torch.Tensor:
+        return self.D
+
+    def state_dtype(self, dtype: Optional[torch.dtype] = None) -> torch.dtype:
+        return complex_dtype(dtype or self.dtype)
+
+    def state_shapes(self, batch_size: int) -> Tuple[Tuple[int, ...], ...]:
+        return ((batch_size, self.n_states),)
+
+    def forward(self, x: torch.Tensor, state: Optional[torch.Tensor] = None, *, rate: float = 1.0,
+                lengths: Optional[torch.Tensor] = None, return_state: bool = True
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """x: (B, L, H), state: (B, P') or None, lengths: (B,) ints or None -> y (B, L, H), state (B, P')."""
-        self.check_input(x)
-        Bsz, L, _ = x.shape
-        if self.bidirectional and state is not None:
-            raise ValueError("state must be None for a bidirectional layer (it sees the whole sequence), got a tensor")
-        mask = self._mask(lengths, Bsz, L, x.device)
+        """x: (B, L, H), state: (B, P') or None, lengths: (B,) or None -> y (B, L, H), state (B, P') (None if
+        bidirectional or not return_state); positions >= lengths add nothing and give y = 0."""
+        rate, lengths, parts = self.check_forward(x, state, rate, lengths)
+        if x.shape[0] == 0:
+            return self.empty_output(x, return_state)
+        state = None if parts is None else parts[0]
+        mask = None if lengths is None else valid_mask(lengths, x.shape[1])
         with torch.autocast(device_type=x.device.type, enabled=False):
             u = x.to(real_dtype(x.dtype))
             dA, dB, Ct = self._discretized(u.dtype, rate)
-            if state is not None:
-                check_state(state, (Bsz, dA.shape[-1]))
-                state = state.to(dA.dtype)
-            Bu = torch.complex(u @ dB.real.T, u @ dB.imag.T)  # (B, L, P')
-            if mask is not None:  # padded steps add nothing: the state just carries (and is read at length-1)
-                Bu = Bu * mask.unsqueeze(-1)
-            xs = scan(dA, Bu, state, backend=self.backend)
-            y = self._readout(xs, Ct[0])
+            xs = s5_scan(dA, dB, u, state, mask, backend=self.backend)  # (B, L, P')
+            y = s5_readout(xs, Ct[0], self.conj_sym)
             if self.bidirectional:
-                y2 = self._readout(scan(dA, Bu, None, reverse=True, backend=self.backend), Ct[1])
+                y2 = s5_readout(s5_scan(dA, dB, u, None, mask, reverse=True, backend=self.backend), Ct[1],
+                                self.conj_sym)
                 y = y + y2 if self.bidirectional_mode == "sum" else torch.cat([y, y2], -1)
             y = y + self.D.to(u.dtype) * u
             next_state = None
             if return_state and not self.bidirectional:
-                next_state = self._last(xs, lengths, state)
-        return self.output(y.to(x.dtype)), next_state
+                initial = torch.zeros_like(xs[:, 0]) if state is None else state
+                next_state = gather_last(xs, lengths, initial)
+        y = self.output(y.to(x.dtype))
+        if mask is not None:
+            y = y * mask.unsqueeze(-1).to(y.dtype)
+        return y, next_state
 
-    @staticmethod
-    def _mask(lengths: Optional[torch.Tensor], B: int, L: int, device: torch.device) -> Optional[torch.Tensor]:
-        """(B, L) 0/1 mask of valid steps, validating `lengths` (B,) integers in [0, L]."""
-        if lengths is None:
-            return None
-        if not isinstance(lengths, torch.Tensor) or lengths.shape != (B,) or lengths.is_floating_point() \
-                or lengths.is_complex():
-            raise ValueError(f"lengths must be an integer tensor of shape ({B},), got "
-                             f"{tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__}")
-        if bool((lengths < 0).any()) or bool((lengths > L).any()):
-            raise ValueError(f"lengths must lie in [0, L={L}], got {lengths.tolist()}")
-        return (torch.arange(L, device=device) < lengths.to(device).unsqueeze(-1)).float()
-
-    @staticmethod
-    def _last(xs: torch.Tensor, lengths: Optional[torch.Tensor], state: Optional[torch.Tensor]) -> torch.Tensor:
-        """The state after the last valid step: xs[:, -1] or xs[b, lengths[b] - 1] (state or 0 if length 0)."""
-        if lengths is None:
-            return xs[:, -1]
-        lengths = lengths.to(xs.device)
-        last = xs[torch.arange(xs.shape[0], device=xs.device), (lengths - 1).clamp(min=0)]
-        empty = (lengths == 0).unsqueeze(-1)
-        return torch.where(empty, state if state is not None else torch.zeros_like(last), last)
-
-    def step(self, x_t: torch.Tensor, state: torch.Tensor, rate: Optional[float] = None
+    def step(self, x_t: torch.Tensor, state: Optional[torch.Tensor], *, rate: float = 1.0
              ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """x_t: (B, H), state: (B, P') -> y_t (B, H), next state (B, P'); O(P' H) per step."""
-        if self.bidirectional:
-            raise ValueError("step needs a unidirectional layer (bidirectional=False), got bidirectional=True")
-        self.check_step_input(x_t)
+        """x_t: (B, H), state: (B, P') or None -> y_t (B, H), next state (B, P'); O(P' H) per step."""
+        rate, (state,) = self.check_step(x_t, state, rate)
         u = x_t.to(real_dtype(x_t.dtype))
         dA, dB, Ct = self._discretized(u.dtype, rate)
-        check_state(state, (x_t.shape[0], dA.shape[-1]))
-        state = dA * state.to(dA.dtype) + torch.complex(u @ dB.real.T, u @ dB.imag.T)
-        y = self._readout(state, Ct[0]) + self.D.to(u.dtype) * u
+        state = s5_step(state, u, dA, dB)
+        y = s5_readout(state, Ct[0], self.conj_sym) + self.D.to(u.dtype) * u
         return self.output(y.to(x_t.dtype)), state
-
-    def default_state(self, batch_size: int, device: Optional[torch.device] = None,
-                      dtype: Optional[torch.dtype] = None) -> torch.Tensor:
-        """Zero state (B, P') complex."""
-        dtype = complex_dtype(dtype or self.D.dtype)
-        return torch.zeros(batch_size, self.n_states, device=device or self.D.device, dtype=dtype)
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, d_state={self.d_state}, blocks={self.blocks}, conj_sym={self.conj_sym}, "
@@ -281,14 +253,14 @@ class S5(SequenceLayer):
 class S5PTD(S5):
     """S5-PTD: S5 with perturb-then-diagonalize HiPPO-LegS blocks (all states kept, no conj_sym)."""
 
-    def __init__(self, d_model: int, d_state: int = 256, blocks: int = 8, conj_sym: bool = False,
+    def __init__(self, d_model: int, d_state: int = 256, *, blocks: int = 8, conj_sym: bool = False,
                  clip_eigs: bool = True, **kwargs):
         if conj_sym:
             raise ValueError("conj_sym must be False for S5-PTD (PTD eigenvalues are not conjugate pairs), got True")
-        super().__init__(d_model, d_state, blocks, conj_sym=False, clip_eigs=clip_eigs, **kwargs)
+        super().__init__(d_model, d_state, blocks=blocks, conj_sym=False, clip_eigs=clip_eigs, **kwargs)
 
     def init_blocks(self, N: int, J: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Lambda (P,), V (P, P), V^-1 (P, P) from `hippo.ptd` of HiPPO-LegS of size N, J blocks."""
-        init = hippo.ptd("legs", N)
+        """Lambda (P,), V (P, P), V^-1 (P, P) from `hippo.ptd` of the HiPPO matrix `init` of size N, J blocks."""
+        ptd = hippo.ptd(self.init, N)
         c = torch.complex128
-        return block_init(init.Lambda.to(c), init.V.to(c), init.V_inv.to(c), J)
+        return block_init(ptd.Lambda.to(c), ptd.V.to(c), ptd.V_inv.to(c), J)

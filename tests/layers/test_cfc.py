@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from ssm.layers import build
+from ssm.layers import build, set_checks
 from ssm.layers.cfc import CfC, CfCCell
 from ssm.layers.wirings import NCP, LowRankSparse, Wiring
 
@@ -62,7 +62,7 @@ def test_dense_cfc_equals_ncps(float64, mode, act, layers, mixed, proj):
     units = H if proj is None else 6  # without proj_size our output must already be d_model wide
     theirs = ncps.CfC(H, units, proj_size=proj, mixed_memory=mixed, mode=mode, activation=act,
                       backbone_units=8, backbone_layers=layers)
-    ours = CfC(H, units=units, proj_size=proj, mixed_memory=mixed, mode=mode, activation=act, backbone_units=8,
+    ours = CfC(H, units=units, proj_size=proj, mixed_memory=mixed, mode=mode, backbone_activation=act, backbone_units=8,
                backbone_layers=layers)
     load_from_ncps(ours, theirs)
     x = torch.randn(B, L, H)
@@ -183,8 +183,8 @@ def test_cell_forward_is_project_then_recur():
 def test_bad_arguments_raise_value_error():
     with pytest.raises(ValueError, match="mode"):
         CfC(H, mode="fast")
-    with pytest.raises(ValueError, match="activation"):
-        CfC(H, activation="softplus")
+    with pytest.raises(ValueError, match="backbone_activation"):
+        CfC(H, backbone_activation="softplus")
     with pytest.raises(ValueError, match="wiring"):
         CfC(H, wiring="grid")
     with pytest.raises(ValueError, match="backbone"):
@@ -195,11 +195,15 @@ def test_bad_arguments_raise_value_error():
     x = torch.randn(B, L, H)
     with pytest.raises(ValueError, match=r"timespans must have shape \(3, 7\) or \(3, 7, 1\)"):
         layer(x, timespans=torch.ones(B, L, 2))
-    with pytest.raises(ValueError, match="timespans must be finite"):
-        layer(x, timespans=torch.full((B, L), float("inf")))
-    with pytest.raises(ValueError, match=r"tuple \(h, c\)"):
+    set_checks(finite=True)  # value checks are opt-in
+    try:
+        with pytest.raises(ValueError, match="timespans must be finite"):
+            layer(x, timespans=torch.full((B, L), float("inf")))
+    finally:
+        set_checks(finite=False)
+    with pytest.raises(TypeError, match=r"state must be a tuple of 2 tensors"):
         layer(x, torch.zeros(B, 4))
-    with pytest.raises(ValueError, match=r"state must have shape \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"state\[0\] must have shape \(3, 4\)"):
         layer(x, (torch.zeros(B, 5), torch.zeros(B, 4)))
     with pytest.raises(ValueError, match="ts must be"):
         layer.step(x[:, 0], layer.default_state(B), ts=torch.ones(B + 1))

@@ -208,7 +208,7 @@ def test_bad_arguments_raise_value_error():
     gru, lstm = LowRankGRU(H, num_layers=2), LowRankLSTM(H)
     with pytest.raises(ValueError, match=r"state must have shape \(2, 3, 6\)"):
         gru(torch.randn(B, L, H), torch.zeros(1, B, H))
-    with pytest.raises(ValueError, match=r"tuple \(h, c\)"):
+    with pytest.raises(TypeError, match=r"state must be a tuple of 2 tensors"):
         lstm(torch.randn(B, L, H), torch.zeros(1, B, H))
     with pytest.raises(ValueError, match="d_model"):
         lstm.step(torch.randn(B, H + 1), lstm.default_state(B))

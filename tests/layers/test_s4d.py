@@ -10,7 +10,7 @@ import torch
 from layer_helpers import rel, run_steps
 from ssm import hippo
 from ssm.layers import build
-from ssm.layers.diagonal import real_part
+from ssm.layers.param import real_part
 
 H, N, L = 3, 8, 37
 
@@ -208,9 +208,10 @@ def test_errors(name):
         assert build(name, d_model=4, d_state=7)(torch.randn(1, 5, 4))[0].shape == (1, 5, 4)
 
 
-def test_s4d_init_errors():
-    with pytest.raises(ValueError, match="init"):
-        build("s4d", d_model=4, d_state=N, init="nope")
+def test_init_errors():
+    for name in ("s4d", "s4-ptd", "s4"):
+        with pytest.raises(ValueError, match="init"):
+            build(name, d_model=4, d_state=N, init="nope")
     with pytest.raises(ValueError, match="real_transform"):
         build("s4d", d_model=4, d_state=N, real_transform="nope")
 
@@ -260,3 +261,20 @@ def test_rate_halves_sampling_consistently():
     with torch.no_grad():
         other.inv_dt.add_(math.log(2.0))
         assert rel(layer.kernel(L, rate=2.0), other.kernel(L)) < 1e-12
+
+
+ACCURACY = [("s4d", {}), ("s4d", {"init": "inv"}), ("s4d", {"discretization": "bilinear"}), ("dss", {"variant": "exp"}),
+            ("dss", {"l_max": 16384}), ("s4-ptd", {"d_state": 16})]
+
+
+@pytest.mark.parametrize("name,kw", ACCURACY)
+def test_complex64_kernel_is_accurate_at_16k(name, kw):
+    """float32 vs float64 kernel of the same parameters at L = 16384, N = 64, dt in [1e-4, 1e-1]: the phase
+    l * log(Abar) is formed without rounding log(Abar) to complex64 (rounding Abar cost 1e-5 here)."""
+    import copy
+
+    torch.manual_seed(0)
+    layer = build(name, d_model=8, **{"d_state": 64, "dt_min": 1e-4, "dt_max": 1e-1, **kw})
+    with torch.no_grad():
+        k32, k64 = layer.kernel(16384), copy.deepcopy(layer).double().kernel(16384)
+    assert k32.dtype == torch.float32 and rel(k32.double(), k64) < 5e-6

@@ -17,13 +17,13 @@ def layer(name="s5", dtype=torch.float64, **kw):
     return build(name, d_model=H, **kw).to(dtype).eval()
 
 
-def naive(m: S5, x, state=None, rate=None, reverse_only=False):
+def naive(m: S5, x, state=None, rate=1.0):
     """Pre-activation output by the unrolled recurrence written from the parameters (the oracle)."""
     cd = torch.complex128 if x.dtype == torch.float64 else torch.complex64
     re = m.Lambda_re.clamp(max=-1e-4) if m.clip_eigs else m.Lambda_re
     re = -re.abs() if m.force_neg else re
     lam = torch.complex(re, m.Lambda_im).to(cd)
-    dt = (torch.exp(m.log_step) * (rate or m.step_rescale)).to(cd)
+    dt = (torch.exp(m.log_step) * m.step_rescale * rate).to(cd)
     Bt, Ct = torch.view_as_complex(m.B).to(cd), torch.view_as_complex(m.C).to(cd)
     if m.discretization == "zoh":
         Ab = torch.exp(lam * dt)
@@ -196,16 +196,21 @@ def test_clip_eigs_and_force_neg():
     torch.testing.assert_close(m(x)[0], m.output(naive(m, x)[0]), rtol=1e-10, atol=1e-10)
 
 
-def test_activations():
+def test_output_blocks_and_activation():
     x = torch.randn(2, 7, H, dtype=torch.float64)
-    outs = {a: layer(activation=a)(x)[0] for a in ("half_glu1", "half_glu2", "full_glu", "gelu")}
-    m = layer(activation="half_glu2")
+    outs = {o: layer(output=o)(x)[0] for o in ("half_glu1", "half_glu2", "full_glu", "none")}
+    m = layer(output="half_glu2")
     pre = naive(m, x)[0]
-    g = torch.nn.functional.gelu(pre)
+    g = torch.nn.functional.gelu(pre, approximate="tanh")  # the default activation is JAX's tanh-approximate GELU
     torch.testing.assert_close(outs["half_glu2"], pre * torch.sigmoid(m.output.W(g)))
     torch.testing.assert_close(outs["half_glu1"], g * torch.sigmoid(m.output.W(g)))
-    torch.testing.assert_close(outs["gelu"], g)
+    torch.testing.assert_close(outs["none"], g)
     assert outs["full_glu"].shape == x.shape
+    exact = layer(output="none", activation="gelu")(x)[0]
+    torch.testing.assert_close(exact, torch.nn.functional.gelu(pre))
+    assert not torch.allclose(exact, g, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="output"):
+        layer(output="gelu")
 
 
 @pytest.mark.parametrize("config", list(OPT_CONFIGS))
@@ -235,7 +240,7 @@ def test_bad_inputs_raise_value_error():
         m(torch.randn(2, 5, H, dtype=torch.float64), torch.zeros(2, P, dtype=torch.complex128))
     with pytest.raises(ValueError, match="lengths"):
         m(torch.randn(2, 5, H, dtype=torch.float64), lengths=torch.tensor([5, 6]))
-    with pytest.raises(ValueError, match="lengths"):
+    with pytest.raises(TypeError, match="lengths"):
         m(torch.randn(2, 5, H, dtype=torch.float64), lengths=torch.tensor([5.0, 1.0]))
     with pytest.raises(ValueError, match="even block size"):
         S5(H, d_state=6, blocks=2)
@@ -243,6 +248,9 @@ def test_bad_inputs_raise_value_error():
         S5(H, d_state=10, blocks=4, conj_sym=False)
     with pytest.raises(ValueError, match="C_init"):
         S5(H, d_state=P, blocks=J, C_init="nope")
+    for cls in (S5, S5PTD):
+        with pytest.raises(ValueError, match="init must name a HiPPO matrix"):
+            cls(H, d_state=P, blocks=J, init="nope")
     with pytest.raises(ValueError, match="conj_sym must be False"):
         S5PTD(H, d_state=P, blocks=J, conj_sym=True)
     with pytest.raises(ValueError, match="rate"):

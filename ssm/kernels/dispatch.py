@@ -243,7 +243,7 @@ def select(op: str, device_type: str, backend: Optional[str]) -> str:
 
 
 # What torch.compiler.assume_constant_result(select) sets, without importing torch._dynamo (seconds, and it loads
-# triton) at `import ssm.kernels`; tests/kernels/test_compile.py fails if a torch release changes the mechanism.
+# triton) at `import ssm.kernels`; tests/kernels/test_kernels_compile.py fails if a torch release changes the mechanism.
 select._dynamo_marked_constant = True
 
 

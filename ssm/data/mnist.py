@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..models.checks import fraction, positive_int
+from ..checks import fraction, positive_int
 from .utils import (ResumableLoader, atomic_save, bit_reversal_permutation, data_dir, load_verified, split_indices,
                     stratified_split, stratified_subset)
 

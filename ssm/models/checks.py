@@ -2,39 +2,13 @@
 from __future__ import annotations
 
 import inspect
-import math
 from typing import Any, Callable, Dict, Optional
 
 import torch
 
+from ..checks import fraction, positive_int  # noqa: F401 - re-exported for the models
 from ..layers import REGISTRY, get
-
-
-def positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """`value` if it is an int >= `minimum` (bools are not ints here)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be a positive int (>= {minimum}), got {value!r}")
-    return value
-
-
-def fraction(name: str, value: Any) -> float:
-    """`value` if it is a number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number in [0, 1), got {value!r} ({type(value).__name__})")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
-
-
-def check_rate(rate: Any) -> float:
-    """`rate` (the factor on every step size dt) if it is a positive finite number."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-        raise TypeError(f"rate must be a positive finite number, got {rate!r} ({type(rate).__name__})")
-    if not (math.isfinite(rate) and rate > 0):
-        raise ValueError(f"rate must be a positive finite number, got {rate!r}")
-    return float(rate)
+from ..layers.checks import check_rate  # noqa: F401 - re-exported for the models
 
 
 def layer_keywords(layer: str) -> Dict[str, inspect.Parameter]:

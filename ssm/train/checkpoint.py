@@ -10,8 +10,9 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 # hyper-parameters that do not change the weights' shapes: never the reason a checkpoint does not fit
-TRAINING_ONLY = {"optimizer", "lr", "weight_decay", "betas", "scheduler", "warmup_steps", "min_lr_ratio",
-                 "plateau_factor", "plateau_patience", "dropout", "tie_dropout", "rate", "task", "norm_momentum"}
+TRAINING_ONLY = {"optimizer", "lr", "weight_decay", "betas", "rmsprop_alpha", "scheduler", "warmup_steps",
+                 "min_lr_ratio", "plateau_factor", "plateau_patience", "dropout", "tie_dropout", "rate", "task",
+                 "norm_momentum"}
 
 
 def unreadable(path: Union[str, Path], error: BaseException) -> ValueError:

@@ -45,6 +45,7 @@ class SequenceLightningModule(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         betas: Tuple[float, float] = (0.9, 0.999),
+        rmsprop_alpha: float = 0.99,
         scheduler: Literal["cosine", "constant", "linear", "plateau"] = "cosine",
         warmup_steps: int = 0,
         min_lr_ratio: float = 0.0,
@@ -99,7 +100,7 @@ class SequenceLightningModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         groups = param_groups(self.model, hp.lr, hp.weight_decay)
-        opt = make_optimizer(hp.optimizer, groups, lr=hp.lr, betas=tuple(hp.betas))
+        opt = make_optimizer(hp.optimizer, groups, lr=hp.lr, betas=tuple(hp.betas), alpha=hp.rmsprop_alpha)
         if hp.scheduler == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=hp.plateau_factor,
                                                                patience=hp.plateau_patience)
@@ -126,14 +127,16 @@ class SequenceLightningModule(L.LightningModule):
             torch.set_rng_state(checkpoint["rng_states"]["torch"])
 
 
-def make_optimizer(name: str, groups: list, *, lr: float, betas: Tuple[float, float]) -> torch.optim.Optimizer:
-    """AdamW (default), Adam (L2 weight decay), RMSprop (Barone's low-rank RNNs) or SGD with momentum 0.9."""
+def make_optimizer(name: str, groups: list, *, lr: float, betas: Tuple[float, float],
+                   alpha: float = 0.99) -> torch.optim.Optimizer:
+    """AdamW (default), Adam (L2 weight decay), RMSprop with smoothing `alpha` (Barone's low-rank RNNs) or SGD
+    with momentum 0.9."""
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=betas)
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr, betas=betas)
     if name == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=lr)
+        return torch.optim.RMSprop(groups, lr=lr, alpha=alpha)
     return torch.optim.SGD(groups, lr=lr, momentum=0.9)
 
 

@@ -194,7 +194,6 @@ def test_prepare_command(tmp_path, capsys):
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SPEECH = sorted((CONFIGS / "speech" / "sc35").glob("*.yaml"))
-RENAME_PENDING = pytest.mark.xfail(strict=False, reason="layer keyword rename pending merge")
 
 
 def fast_dev_run(config, root, *extra):
@@ -210,8 +209,7 @@ def test_speech_configs_cover_every_ssm_for_both_class_sets():
     assert {p.stem for p in (CONFIGS / "speech" / "sc10").glob("*.yaml")} == names
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=RENAME_PENDING) if p.stem.startswith("s5") else p
-                                  for p in SPEECH], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SPEECH, ids=lambda p: p.stem)
 def test_speech_config_fast_dev_run(path, release, tmp_path):
     cfg = yaml.safe_load(path.read_text())
     assert cfg["data"]["init_args"]["classes"] == "sc35" and cfg["model"]["layer"] == path.stem

@@ -40,12 +40,9 @@ LAYERS = {
     "s5-ptd": {"d_state": 4, "blocks": 1, "bidirectional": True},
     "lowrank-gru": {"rank": 2}, "lowrank-lstm": {"rank": 2}, "cfc": {},
 }
-MASKING = {"s5", "s5-ptd"}  # layers that take `lengths` on this branch; the others get it from the layers rewrite
-NOT_YET = pytest.mark.xfail(strict=False, reason="the layer does not take `lengths` yet (per-example masking is being "
-                                                 "added to every registry layer)")
 
 
-@pytest.mark.parametrize("name", [n if n in MASKING else pytest.param(n, marks=NOT_YET) for n in LAYERS])
+@pytest.mark.parametrize("name", list(LAYERS))
 @pytest.mark.parametrize("pooling", ["mean", "last", "none"])
 def test_padded_batch_gives_each_example_its_own_output(name, pooling):
     torch.manual_seed(0)
@@ -149,7 +146,7 @@ def test_bad_arguments():
 @pytest.mark.parametrize("name", [
     "s4d", "s5",
     pytest.param("lowrank-gru", marks=pytest.mark.slow),  # tracing unrolls the recurrence: ~40 s
-    pytest.param("s4", marks=pytest.mark.xfail(strict=False, reason="fftconv of the S4 kernel fails in AOT tracing")),
+    "s4",
 ])
 def test_compiled_model_equals_eager(name, monkeypatch):
     """torch.compile(fullgraph=True) on the CPU with the torch reference kernels gives the eager output."""
@@ -164,10 +161,6 @@ def test_compiled_model_equals_eager(name, monkeypatch):
     ref = m(x)  # eager first: backend probes run outside the trace
     try:
         out = torch.compile(m, fullgraph=True, backend="aot_eager")(x)
-    except Exception as e:  # noqa: BLE001 - a graph break inside a layer is the layers' to fix; say so
-        if "check_sequence" in "".join(__import__("traceback").format_exception(e)):
-            pytest.xfail("the layer's input check syncs with bool(isfinite(x)) (opt-in in the layers rewrite)")
-        raise
     finally:
         dispatch.reset_cache()
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)

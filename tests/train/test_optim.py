@@ -34,3 +34,18 @@ def test_cosine_with_warmup():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, f)
     assert math.isclose(opt.param_groups[0]["lr"], 0.2)
     del sched
+
+
+def test_rmsprop_takes_its_smoothing_constant_from_the_module():
+    import yaml
+    from pathlib import Path
+
+    from ssm.train import SequenceLightningModule
+
+    m = SequenceLightningModule(d_model=8, n_layers=1, layer="lowrank-gru", optimizer="rmsprop", rmsprop_alpha=0.9,
+                                scheduler="constant")
+    opt = m.configure_optimizers()
+    opt = opt["optimizer"] if isinstance(opt, dict) else opt[0][0] if isinstance(opt, tuple) else opt
+    assert isinstance(opt, torch.optim.RMSprop) and {g["alpha"] for g in opt.param_groups} == {0.9}
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs/pmnist/lowrank-gru.yaml").read_text())
+    assert cfg["model"]["optimizer"] == "rmsprop" and cfg["model"]["rmsprop_alpha"] == 0.9  # Barone's setting

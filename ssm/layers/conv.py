@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from typing import Optional, Tuple
 
+from einops import rearrange
 import torch
 from torch import nn
 
@@ -86,7 +87,7 @@ class ConvSSM(SequenceLayer):
         L = x.shape[1]
         mask = None if lengths is None else valid_mask(lengths, L)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            u = x.transpose(1, 2).to(real_dtype(x.dtype))  # (B, H, L)
+            u = rearrange(x, "b l h -> b h l").to(real_dtype(x.dtype))
             if mask is not None:
                 u = u * mask.unsqueeze(1).to(u.dtype)
             k = self.kernel(L, rate)
@@ -96,7 +97,7 @@ class ConvSSM(SequenceLayer):
             next_state = None
             if return_state and not self.bidirectional:
                 next_state = self.final_state(u, state, rate, lengths)
-        y = self.output(y.transpose(1, 2).to(x.dtype))
+        y = self.output(rearrange(y, "b h l -> b l h").to(x.dtype))
         if mask is not None:
             y = y * mask.unsqueeze(-1).to(y.dtype)
         return y, next_state

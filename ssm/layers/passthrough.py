@@ -15,6 +15,7 @@ import abc
 import warnings
 from typing import List, Optional, Tuple
 
+from einops import rearrange
 import torch
 from torch import nn
 
@@ -178,14 +179,14 @@ class _PassthroughRNN(SequenceLayer):
         if parts is None:
             zero = self.default_state(x.shape[0], x.device)
             parts = zero if self.state_tuple else (zero,)
-        u, finals = x.transpose(0, 1), []  # (L, B, H): time-major for the scan
+        u, finals = rearrange(x, "b l h -> l b h"), []  # time-major for the scan
         for l, layer in enumerate(self.layers):
             if l > 0:
                 u = self.dropout(u)
             outs = self._scan(layer, layer.input_projection(u), [p[l] for p in parts])  # each (L, B, n)
             u = outs[0]
-            finals.append([gather_last(o.transpose(0, 1), lengths, p[l]) for o, p in zip(outs, parts)])
-        y = self.readout(u.transpose(0, 1))
+            finals.append([gather_last(rearrange(o, "l b n -> b l n"), lengths, p[l]) for o, p in zip(outs, parts)])
+        y = self.readout(rearrange(u, "l b h -> b l h"))
         if lengths is not None:
             y = y * valid_mask(lengths, x.shape[1]).unsqueeze(-1).to(y.dtype)
         if not return_state:

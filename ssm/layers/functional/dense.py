@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
+from einops import rearrange
 import torch
 import torch.nn.functional as F
 
@@ -86,7 +87,7 @@ def dense_final_state(Abar: torch.Tensor, Bbar: torch.Tensor, u: torch.Tensor, x
     Kr = krylov(Bbar, powers, T).flip(-1).mT  # (H, T, N): row t is Abar^(T-1-t) Bbar
     # each example's valid inputs end at the end of Q T steps (zeros in front); chunk q then contributes
     # Abar^((Q-1-q) T) c_q with c_q = sum_t Abar^(T-1-t) Bbar u[q T + t]
-    ut = F.pad(align_right(u, lengths).transpose(0, 1), (Q * T - L, 0)).reshape(H, Bsz * Q, T)
+    ut = rearrange(F.pad(align_right(u, lengths), (Q * T - L, 0)), "b h (q t) -> h (b q) t", t=T)
     if Kr.is_complex():
         c = torch.complex(ut @ Kr.real, ut @ Kr.imag)
     else:

@@ -57,6 +57,11 @@ def dt_param(H: int, dt_min: float, dt_max: float, transform: str) -> torch.Tens
     return log_dt if transform == "exp" else torch.log(torch.expm1(torch.exp(log_dt)))
 
 
+def clip_imag(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """x (...,) complex with Im(x) clamped to [-bound, bound] (the official S4 init clips Im(B) at 2)."""
+    return torch.complex(x.real, x.imag.clamp(-bound, bound))
+
+
 def repeat_ssm(x: torch.Tensor, H: int) -> torch.Tensor:
     """(..., S, N) -> (..., H, N): channel h uses SSM copy h % S."""
     S = x.shape[-2]

@@ -9,6 +9,10 @@ m 2^k nodes with Ct (I + Abar^m)(I + Abar^2m)...(I + Abar^(m 2^(k-1))), the same
 discretization="zoh" is also offered, exactly but densely: exp(dt (Lambda - P P*)) is not DPLR, so its
 kernel comes from Krylov powers of the dense N x N Abar (O(H N^2 L)) and its step is a dense O(N^2)
 product: a reference for comparisons, not the fast path.
+
+convention="official" initialises as the official S4 code does: the HiPPO matrices of its "s4" convention, Im(B)
+clipped to [-2, 2], and C drawn as the output vector of the SSM, stored as Ct = C (I - Abar^l_max) (`C_tilde`).
+convention="ssm" stores the draw as Ct itself and keeps B unclipped.
 """
 from __future__ import annotations
 
@@ -18,15 +22,18 @@ import torch
 from torch import nn
 
 from .. import hippo
-from .checks import check_choice, check_int
+from .checks import check_choice, check_int, describe
 from .conv import ConvSSM
-from .functional import (bilinear_dplr, complex_vector, dense_final_state, discretize_dense, dplr_A0, dplr_dense,
+from .functional import (C_tilde, bilinear_dplr, complex_vector, dense_final_state, discretize_dense, dplr_A0, dplr_dense,
                          dplr_generating, dplr_step, full, krylov, real_form, real_vector, squarings,
                          woodbury_setup)
-from .param import (DT_TRANSFORMS, REAL_TRANSFORMS, dt_param, dt_value, hippo_init, real_dtype, real_param,
-                    real_part, register_ssm_param, repeat_ssm)
+from .param import (DT_TRANSFORMS, REAL_TRANSFORMS, clip_imag, dt_param, dt_value, hippo_init, real_dtype,
+                    real_param, real_part, register_ssm_param, repeat_ssm)
 
 Params = Dict[str, torch.Tensor]
+CONVENTIONS = ("ssm", "official")
+B_CLIP = 2.0  # the official init's bound on Im(B)
+HIPPO_CONVENTION = {"ssm": "unit", "official": "s4"}  # the HiPPO matrices each convention starts from
 
 
 class S4(ConvSSM):
@@ -37,9 +44,10 @@ class S4(ConvSSM):
                  dt_transform: str = "softplus", real_transform: str = "exp", discretization: str = "bilinear",
                  bidirectional: bool = False, activation: Optional[str] = "gelu", dropout: float = 0.0,
                  output: str = "glu", lr: Optional[float] = 1e-3, tie_dropout: bool = True,
-                 backend: Optional[str] = None):
+                 backend: Optional[str] = None, convention: str = "ssm"):
         super().__init__(d_model, d_state, bidirectional=bidirectional, activation=activation, dropout=dropout,
                          output=output, tie_dropout=tie_dropout, backend=backend, pairs=True)
+        check_choice("convention", convention, CONVENTIONS)
         check_choice("discretization", discretization, ("bilinear", "zoh"))
         check_choice("dt_transform", dt_transform, DT_TRANSFORMS)
         check_choice("real_transform", real_transform, REAL_TRANSFORMS)
@@ -48,9 +56,11 @@ class S4(ConvSSM):
             raise ValueError(f"n_ssm must be a positive divisor of d_model={d_model} (or None), got {n_ssm!r}")
         check_int("l_max", l_max)
         self.discretization, self.dt_transform, self.real_transform = discretization, dt_transform, real_transform
-        self.init, self.n_ssm, self.rank = init, n_ssm, rank
+        self.init, self.n_ssm, self.rank, self.convention = init, n_ssm, rank, convention
         M = d_state // 2
-        Lambda, P, B, _ = hippo_init(hippo.nplr, init, d_state, rank=rank)
+        Lambda, P, B, _ = hippo_init(hippo.nplr, init, d_state, rank=rank, convention=HIPPO_CONVENTION[convention])
+        if convention == "official":
+            B = clip_imag(B, B_CLIP)
         lam = Lambda[:M].to(torch.complex64).expand(n_ssm, M)
         P = P.reshape(rank, d_state)[:, :M].to(torch.complex64).unsqueeze(1).expand(rank, n_ssm, M)
         B = B.reshape(-1)[:M].to(torch.complex64).expand(n_ssm, M)
@@ -64,6 +74,19 @@ class S4(ConvSSM):
         self.register_buffer("l_kernel", torch.tensor(l_max))  # the truncation Ct absorbs (saved with the weights)
         self._l_kernel = l_max
         self._cache: Tuple[Optional[tuple], Optional[tuple]] = (None, None)
+        if convention == "official":
+            self.set_output_matrix(C)
+
+    @torch.no_grad()
+    def set_output_matrix(self, C: torch.Tensor) -> None:
+        """Make C (C, H, N/2) complex the SSM's output vector: stores Ct = C (I - Abar^m), m = l_kernel (float64)."""
+        shape = tuple(self.C.shape[:-1])
+        if not isinstance(C, torch.Tensor) or not C.is_complex() or tuple(C.shape) != shape:
+            raise ValueError(f"C must be a complex tensor of shape {shape}, got {describe(C)} "
+                             f"{getattr(C, 'dtype', '')}".rstrip())
+        p = {k: v.to(torch.complex128 if v.is_complex() else torch.float64) for k, v in self.ssm_params().items()}
+        Ct = C_tilde(C.to(torch.complex128), self.discrete_dense(p)[0], self.nodes(1)[0])
+        self.C.copy_(torch.view_as_real(Ct).to(self.C.dtype))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -209,4 +232,4 @@ class S4(ConvSSM):
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, l_max={self._l_kernel}, n_ssm={self.n_ssm}, rank={self.rank}, "
-                f"init={self.init!r}")
+                f"init={self.init!r}, convention={self.convention!r}")

@@ -51,6 +51,8 @@ class DSS(DiagonalSSM):
     softmax: K[l] = 2 Re sum_n W_n / Lambda_n softmax_l(l dt Lambda_n), normalised over `l_max` steps
              (at rate 1), Re(Lambda) free. With the normalisation length fixed the layer stays an exact
              linear recurrence, so `step` and state passing agree with the convolution at any length.
+    W starts at C B / 2 (C, B standard complex normal): the official kernel takes Re once where this one counts
+    both states of a conjugate pair (2 Re), so at L = l_max the two kernels are equal at init.
     """
 
     def __init__(self, d_model: int, d_state: int = 64, *, variant: str = "softmax", l_max: int = 1024,
@@ -65,7 +67,7 @@ class DSS(DiagonalSSM):
         self.variant, self.l_max = variant, l_max
         lam, B = hippo.diag_init("dss", d_state)
         H, M = d_model, d_state // 2
-        W = torch.randn(self.n_directions, H, M, dtype=torch.complex128) * B
+        W = torch.randn(self.n_directions, H, M, dtype=torch.complex128) * B / 2  # 2 Re(.) of this = official Re(C B)
         transform = real_transform or ("exp" if variant == "exp" else "none")
         self.register_diagonal(lam.expand(H, M), None, W, dt_min, dt_max, lr, transform, "exp", "zoh")
 
@@ -83,12 +85,16 @@ class DSS(DiagonalSSM):
 
 
 def _inv_geometric_sum(x: torch.Tensor, L: float) -> torch.Tensor:
-    """(exp(x) - 1) / (exp(L x) - 1) = 1 / sum_{l<L} exp(l x), stable for either sign of Re(x)."""
+    """(exp(x) - 1) / (exp(L x) - 1) = 1 / sum_{l<L} exp(l x), stable for either sign of Re(x): x (...) -> (...).
+
+    With y = -x where Re(x) > 0 (else y = x), Re(y) <= 0 and the value is r(y) exp((L-1) y) (Re(x) > 0) or r(y),
+    r(y) = (exp(y) - 1) / (exp(L y) - 1). Every exponent has Re <= 0, so neither branch of the `where` overflows
+    and its backward has no 0 * inf."""
     pos = x.real > 0
-    y = torch.where(pos, -x, x)  # for Re(x) > 0 use exp(-(L-1) x) (exp(-x) - 1) / (exp(-L x) - 1)
+    y = torch.where(pos, -x, x)
     den = torch.expm1(y * L)
     r = torch.expm1(y) * den.conj() / (den.abs() ** 2 + 1e-12)
-    return torch.where(pos, r * torch.exp(-(L - 1) * x), r)
+    return r * torch.where(pos, torch.exp((L - 1) * y), torch.ones_like(y))
 
 
 class S4PTD(DiagonalSSM):

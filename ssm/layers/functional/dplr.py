@@ -67,6 +67,14 @@ def dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, Ct: torc
     return dplr_generating(B.unsqueeze(0), Ct, Lambda, P, dt, L, backend)[:, 0]
 
 
+def C_tilde(C: torch.Tensor, Abar: torch.Tensor, L: int) -> torch.Tensor:
+    """Ct = C (I - Abar^L), the output vector that absorbs the truncation of the kernel at L nodes:
+    C (..., H, M) half states, Abar (H, N, N) full states -> (..., H, M)."""
+    Cf = full(C)
+    AL = torch.linalg.matrix_power(Abar, L)
+    return (Cf - torch.einsum("...hn,hnm->...hm", Cf, AL))[..., : C.shape[-1]]
+
+
 def dplr_dense(Lambda: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
     """A = diag(Lambda) - P P* over full states: Lambda (H, M), P (r, H, M) -> (H, N, N)."""
     Pf = full(P)

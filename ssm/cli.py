@@ -80,7 +80,7 @@ def _robust(args: List[str]) -> int:
 
 # Modules that contribute `ssm data` subcommands: each has `add_data_commands(groups)` with groups = {"prepare":
 # subparsers, "generate": subparsers, "top": subparsers}; every parser it adds sets `run=callable(namespace) -> int`.
-DATA_COMMANDS = ("ssm.data.mnist", "ssm.data.speech", "lra.cli")
+DATA_COMMANDS = ("ssm.data.mnist", "ssm.data.speech", "ssm.data.synth_speech", "lra.cli")
 
 
 def data_parser() -> argparse.ArgumentParser:

@@ -293,16 +293,13 @@ class SpeechCommandsDataModule(L.LightningDataModule):
 
 
 def add_data_commands(groups: dict) -> None:
-    """`ssm data prepare speech-commands --source DIR [--classes sc35|sc10]` and `ssm data synth-speech`."""
+    """`ssm data prepare speech-commands --source DIR [--classes sc35|sc10]`."""
     prep = groups["prepare"].add_parser("speech-commands", help="Speech Commands v0.02 (or a set in its layout)")
     prep.add_argument("--source", default=None, help=f"the extracted release (default <data_dir>/{DEFAULT_SOURCE})")
     prep.add_argument("--classes", default="sc35", help="sc35 | sc10 | comma-separated words")
     prep.add_argument("--data_dir", default=None, help="where the cache goes (default: $SSM_DATA, else ~/.cache/ssm)")
     prep.add_argument("--jobs", type=int, default=None, help="decoding threads")
     prep.set_defaults(run=_prepare_command)
-    from . import synth_speech
-
-    synth_speech.add_data_commands(groups)
 
 
 def _prepare_command(ns) -> int:

@@ -16,7 +16,8 @@ from torch import nn
 from .checks import check_choice
 from .conv import ConvSSM
 from .functional import (METHODS, diagonal_final_state, diagonal_initial_response, diagonal_readout, diagonal_step,
-                         diagonal_transfer, discretize, input_factor, log_abar, vandermonde_kernel)
+                         diagonal_transfer, discretize, input_factor, log_abar, reversed_vandermonde_kernel,
+                         vandermonde_kernel)
 from .param import (DT_TRANSFORMS, REAL_TRANSFORMS, complex_dtype, dt_param, dt_value, real_dtype, real_param,
                     real_part, register_ssm_param, repeat_ssm)
 
@@ -96,9 +97,19 @@ class DiagonalSSM(ConvSSM):
         log Abar goes to the Vandermonde product in float64 precision: the phase l * log Abar then carries no
         rounding of log Abar (complex64 would cost ~l * 6e-8 * |log Abar|, ~8e-6 relative at l = 16384)."""
         with torch.autocast(device_type=self.D.device.type, enabled=False):
-            log_A, Bbar, Cbar = self._discretize_fp64(rate)
-            W = (Cbar * Bbar).to(complex_dtype(self.dtype))
-            return vandermonde_kernel(W, log_A, L, self.scale, self.backend).to(real_dtype(self.dtype))
+            log_A, W, W_rev = self._kernel_terms_fp64(L, rate)
+            cd = complex_dtype(self.dtype)
+            if W_rev is None:
+                K = vandermonde_kernel(W.to(cd), log_A, L, self.scale, self.backend)
+            else:
+                K = reversed_vandermonde_kernel(W.to(cd), W_rev.to(cd), log_A, L, self.scale, self.backend)
+            return K.to(real_dtype(self.dtype))
+
+    def _kernel_terms_fp64(self, L: int, rate: float
+                           ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """-> log Abar (H, M), W = Cbar Bbar (C, H, M), W_rev (C, H, M) or None for `reversed_vandermonde_kernel`."""
+        log_A, Bbar, Cbar = self._discretize_fp64(rate)
+        return log_A, Cbar * Bbar, None
 
     def initial_response(self, state: torch.Tensor, L: int, rate: float) -> torch.Tensor:
         log_A, _, Cbar = self.discretize(rate)

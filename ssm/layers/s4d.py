@@ -49,7 +49,8 @@ class DSS(DiagonalSSM):
 
     exp:     K[l] = 2 Re sum_n W_n (exp(dt Lambda_n) - 1) / Lambda_n exp(l dt Lambda_n), Re(Lambda) < 0.
     softmax: K[l] = 2 Re sum_n W_n / Lambda_n softmax_l(l dt Lambda_n), normalised over `l_max` steps
-             (at rate 1), Re(Lambda) free. With the normalisation length fixed the layer stays an exact
+             (at rate 1), Re(Lambda) free (states with Re > 0 enter the kernel time-reversed, so it stays
+             exact in float32). With the normalisation length fixed the layer stays an exact
              linear recurrence, so `step` and state passing agree with the convolution at any length.
     W starts at C B / 2 (C, B standard complex normal): the official kernel takes Re once where this one counts
     both states of a conjugate pair (2 Re), so at L = l_max the two kernels are equal at init.
@@ -80,6 +81,24 @@ class DSS(DiagonalSSM):
             norm = torch.expm1(dt * A) / A
         return log_abar(A, dt, "zoh"), torch.ones_like(A), self.output_matrix(torch.float64) * norm
 
+    def _kernel_terms_fp64(self, L: int, rate: float
+                           ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """softmax: -> y = -|Re| form of dt Lambda (H, M), W, W_rev (C, H, M); states with Re(dt Lambda) > 0 in W_rev.
+
+        For those, W_n softmax_l = W_n r(y) exp((L_max - L) y) / Lambda_n * exp((L-1-l) y) with y = -dt Lambda:
+        every exponent has Re <= 0, so no huge power meets a tiny normaliser (exact at any (L-1) Re(dt Lambda))."""
+        if self.variant != "softmax":
+            return super()._kernel_terms_fp64(L, rate)
+        A, dt = self.Lambda(torch.float64), self.dt(rate, torch.float64)
+        x = log_abar(A, dt, "zoh")
+        pos = x.real > 0
+        y = torch.where(pos, -x, x)
+        L_max = self.l_max / rate
+        shift = torch.exp(torch.where(pos, (L_max - L) * y, torch.zeros_like(y)))  # 1 where Re(x) <= 0
+        W = self.output_matrix(torch.float64) * (_geometric_ratio(y, L_max) * shift / A)
+        zero = torch.zeros_like(W)
+        return y, torch.where(pos, zero, W), torch.where(pos, W, zero)
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, variant={self.variant!r}, l_max={self.l_max}"
 
@@ -92,9 +111,13 @@ def _inv_geometric_sum(x: torch.Tensor, L: float) -> torch.Tensor:
     and its backward has no 0 * inf."""
     pos = x.real > 0
     y = torch.where(pos, -x, x)
+    return _geometric_ratio(y, L) * torch.where(pos, torch.exp((L - 1) * y), torch.ones_like(y))
+
+
+def _geometric_ratio(y: torch.Tensor, L: float) -> torch.Tensor:
+    """r(y) = (exp(y) - 1) / (exp(L y) - 1) for Re(y) <= 0 (finite at y = 0): y (...) -> (...)."""
     den = torch.expm1(y * L)
-    r = torch.expm1(y) * den.conj() / (den.abs() ** 2 + 1e-12)
-    return r * torch.where(pos, torch.exp((L - 1) * y), torch.ones_like(y))
+    return torch.expm1(y) * den.conj() / (den.abs() ** 2 + 1e-12)
 
 
 class S4PTD(DiagonalSSM):

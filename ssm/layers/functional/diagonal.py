@@ -4,6 +4,7 @@ With Abar = exp(log_Abar) diagonal, per channel and state n:
     x_l = Abar x_{l-1} + Bbar u_l,      y_l = s Re(sum_n C_n x_l[n])
 (s = 2 when only one of each conjugate pair of states is stored, else 1). Unrolled:
     kernel           K[l] = s Re sum_n C_n Bbar_n Abar_n^l                       (Vandermonde)
+                          = s Re sum_n C_n Bbar_n Abar_n^(L-1) (1/Abar_n)^(L-1-l) (reversed; for |Abar_n| > 1)
     final state      x_{L-1} = sum_l Abar^(L-1-l) Bbar u_l + Abar^L x_{-1}        (transposed Vandermonde)
     initial response y_l = s Re sum_n C_n Abar_n^(l+1) x_{-1}[n]
 The powers are formed from log(Abar) by `ssm.kernels.log_vandermonde[_transpose]`, never from a rounded Abar, so
@@ -23,6 +24,15 @@ def vandermonde_kernel(W: torch.Tensor, log_Abar: torch.Tensor, L: int, scale: f
                        backend: Optional[str] = None) -> torch.Tensor:
     """K[l] = scale * Re sum_n W_n exp(l log_Abar_n); W = C Bbar (..., H, N), log_Abar (H, N) -> (..., H, L) real."""
     return scale * log_vandermonde(W, log_Abar, L, backend=backend).real
+
+
+def reversed_vandermonde_kernel(W: torch.Tensor, W_rev: torch.Tensor, log_Abar: torch.Tensor, L: int,
+                                scale: float = 2.0, backend: Optional[str] = None) -> torch.Tensor:
+    """K[l] = scale * Re sum_n (W_n exp(l log_Abar_n) + W_rev_n exp((L-1-l) log_Abar_n)): W, W_rev (..., H, N),
+    log_Abar (H, N) -> (..., H, L) real. One Vandermonde product over both; the W_rev half is read backwards in time,
+    so growing states (Re > 0) can be passed as decaying ones (Re <= 0) whose coefficient holds exp((L-1) Re)."""
+    K = log_vandermonde(torch.stack([W, W_rev]), log_Abar, L, backend=backend)
+    return scale * (K[0] + K[1].flip(-1)).real
 
 
 def diagonal_final_state(u: torch.Tensor, log_Abar: torch.Tensor, Bbar: torch.Tensor,

@@ -24,8 +24,8 @@ from torch import nn
 from .. import hippo
 from .checks import check_choice, check_int, describe
 from .conv import ConvSSM
-from .functional import (C_tilde, bilinear_dplr, complex_vector, dense_final_state, discretize_dense, dplr_A0, dplr_dense,
-                         dplr_generating, dplr_step, full, krylov, real_form, real_vector, squarings,
+from .functional import (C_tilde, bilinear_dplr, complex_vector, dense_final_state, discretize_dense, dplr_A0,
+                         dplr_dense, dplr_generating, dplr_step, full, krylov, real_form, real_vector, squarings,
                          woodbury_setup)
 from .param import (DT_TRANSFORMS, REAL_TRANSFORMS, clip_imag, dt_param, dt_value, hippo_init, real_dtype,
                     real_param, real_part, register_ssm_param, repeat_ssm)

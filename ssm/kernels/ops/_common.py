@@ -87,20 +87,21 @@ def real_dtype(dtype: torch.dtype) -> torch.dtype:
     return _REAL[dtype]
 
 
-def as_rows(a: torch.Tensor, b: torch.Tensor, shape: torch.Size) -> Tuple[torch.Tensor, torch.Tensor]:
-    """a (..., K), b (..., N) with broadcast batch `shape`, not empty -> a2 (R, K), b2 (Rb, N) contiguous with
-    R % Rb == 0 (row r uses b2[r % Rb]).
+def as_rows(a: torch.Tensor, b: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Size]:
+    """a (..., K), b (..., N) with broadcastable (already checked), non-empty batch shapes -> a2 (R, K), b2 (Rb, N)
+    contiguous with R % Rb == 0 (row r uses b2[r % Rb]), and the broadcast batch shape.
 
     When b's batch shape is a suffix of a's (v (C, H, N) with x (H, N)), b is not copied; otherwise both are
     expanded (autograd sums the expanded gradient back)."""
+    shape = broadcast(a.shape[:-1], b.shape[:-1])
     K, N = a.shape[-1], b.shape[-1]
     R = shape.numel()
     bs = list(b.shape[:-1])
     while bs and bs[0] == 1:
         bs.pop(0)
     if tuple(a.shape[:-1]) == tuple(shape) and tuple(shape[len(shape) - len(bs):]) == tuple(bs):
-        return a.reshape(R, K).contiguous(), b.reshape(torch.Size(bs).numel(), N).contiguous()
-    return a.expand(*shape, K).reshape(R, K).contiguous(), b.expand(*shape, N).reshape(R, N).contiguous()
+        return a.reshape(R, K).contiguous(), b.reshape(torch.Size(bs).numel(), N).contiguous(), shape
+    return a.expand(*shape, K).reshape(R, K).contiguous(), b.expand(*shape, N).reshape(R, N).contiguous(), shape
 
 
 def fold_rows(g: torch.Tensor, rows: int) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import dispatch
-from ._common import (as_rows, backend_name, batch_shape, broadcast, complex_dtype, flag, fold_rows, same_device,
+from ._common import (as_rows, backend_name, batch_shape, complex_dtype, flag, fold_rows, same_device,
                       tensor)
 
 
@@ -54,8 +54,7 @@ class _Cauchy(torch.autograd.Function):
 
 def run(backend: str, v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conj: bool = False) -> torch.Tensor:
     """Cauchy through `backend`'s primitives; shapes as `cauchy`."""
-    shape = broadcast(v.shape[:-1], w.shape[:-1])
-    v2, w2 = as_rows(v, w, shape)
+    v2, w2, shape = as_rows(v, w)
     return _Cauchy.apply(v2, z.contiguous(), w2, conj, backend).reshape(*shape, z.shape[0])
 
 

@@ -17,7 +17,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import dispatch
-from ._common import (as_rows, backend_name, batch_shape, broadcast, complex_dtype, fold_rows, integer,
+from ._common import (as_rows, backend_name, batch_shape, complex_dtype, fold_rows, integer,
                       same_device, tensor)
 
 
@@ -56,8 +56,7 @@ class _LogVandermonde(torch.autograd.Function):
 
 def run(backend: str, v: torch.Tensor, log_x: torch.Tensor, L: int) -> torch.Tensor:
     """log_vandermonde through `backend`'s primitives; shapes as `log_vandermonde`."""
-    shape = broadcast(v.shape[:-1], log_x.shape[:-1])
-    v2, lx2 = as_rows(v, log_x, shape)
+    v2, lx2, shape = as_rows(v, log_x)
     return _LogVandermonde.apply(v2, lx2, L, backend).reshape(*shape, L)
 
 

@@ -13,7 +13,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import dispatch
-from ._common import (as_rows, backend_name, batch_shape, broadcast, complex_dtype, fold_rows, real_dtype,
+from ._common import (as_rows, backend_name, batch_shape, complex_dtype, fold_rows, real_dtype,
                       same_device, tensor)
 from .log_vandermonde import log_powers
 
@@ -59,8 +59,7 @@ class _Transpose(torch.autograd.Function):
 
 def run(backend: str, u: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
     """log_vandermonde_transpose through `backend`'s primitives; shapes as `log_vandermonde_transpose`."""
-    shape = broadcast(u.shape[:-1], log_x.shape[:-1])
-    u2, lx2 = as_rows(u, log_x, shape)
+    u2, lx2, shape = as_rows(u, log_x)
     return _Transpose.apply(u2, lx2, backend).reshape(*shape, log_x.shape[-1])
 
 

@@ -12,7 +12,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import dispatch
-from ._common import as_rows, backend_name, batch_shape, broadcast, complex_dtype, integer, same_device, tensor
+from ._common import as_rows, backend_name, batch_shape, complex_dtype, integer, same_device, tensor
 
 
 def vandermonde_ref(v: torch.Tensor, x: torch.Tensor, L: int) -> torch.Tensor:
@@ -52,8 +52,7 @@ class _Vandermonde(torch.autograd.Function):
 
 def run(backend: str, v: torch.Tensor, x: torch.Tensor, L: int) -> torch.Tensor:
     """vandermonde through `backend`'s primitives; shapes as `vandermonde`."""
-    shape = broadcast(v.shape[:-1], x.shape[:-1])
-    v2, x2 = as_rows(v, x, shape)
+    v2, x2, shape = as_rows(v, x)
     return _Vandermonde.apply(v2, x2, L, backend).reshape(*shape, L)
 
 

@@ -28,13 +28,26 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _grid(n: int, max_cols: int, width: float, height: float):
+    """A figure of n panels in rows of at most max_cols, each width x height inches -> (fig, axes (rows, cols))."""
+    cols = min(n, max_cols)
+    rows = (n + cols - 1) // cols
+    return _pyplot().subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                              layout="constrained")
+
+
+def _finish(fig, axes, n: int, title: str, path: Path) -> Path:
+    """Blank the unused panels after the first n, set the title, write the PNG."""
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
 def plot_accuracy(panels: Dict[str, Dict[str, Curve]], path: Path, title: str = "") -> Path:
     """One panel per perturbation: accuracy (%) against level, one line (with optional std bars) per label."""
-    plt = _pyplot()
-    n = len(panels)
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False, layout="constrained")
+    fig, axes = _grid(len(panels), 3, 4.2, 3.3)
     for ax, (name, curves) in zip(axes.flat, panels.items()):
         for label, (x, y, err) in curves.items():
             ax.errorbar(x, 100 * np.asarray(y), yerr=None if err is None else 100 * np.asarray(err),
@@ -45,21 +58,13 @@ def plot_accuracy(panels: Dict[str, Dict[str, Curve]], path: Path, title: str = 
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+    return _finish(fig, axes, len(panels), title, path)
 
 
 def plot_transfer(layers: List[dict], path: Path, title: str = "") -> Path:
     """One panel per layer: |G_h(i w)| of a few channels and the HiPPO-LegS reference on log axes; the spike
     is marked by a vertical line. Each dict: name, w, G (C, F) magnitudes, channels, ref (F,), spike."""
-    plt = _pyplot()
-    n = len(layers)
-    cols = min(n, 2)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.8 * rows), squeeze=False, layout="constrained")
+    fig, axes = _grid(len(layers), 2, 5.5, 3.8)
     for ax, d in zip(axes.flat, layers):
         for c, g in zip(d["channels"], d["G"]):
             ax.loglog(d["w"], g, lw=0.9, label=f"channel {c}")
@@ -69,8 +74,4 @@ def plot_transfer(layers: List[dict], path: Path, title: str = "") -> Path:
         ax.set_xlabel("omega (rad / unit time)")
         ax.set_ylabel("|G(i omega)|")
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+    return _finish(fig, axes, len(layers), title, path)
